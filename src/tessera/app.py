@@ -1,0 +1,114 @@
+"""`create_app(settings)`: the core's routers, the enabled modules, middleware and lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+import tessera
+from tessera.components import all_parts
+from tessera.core import health
+from tessera.core.config import SchedulerMode, Settings, get_settings
+from tessera.core.docs import install_offline_docs
+from tessera.core.errors import install_error_handlers
+from tessera.core.jobs import Scheduler
+from tessera.core.logging import configure_logging
+from tessera.core.middleware import (
+    BodyLimitMiddleware,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+)
+from tessera.core.modules import ModuleSpec
+from tessera.core.runtime import Runtime
+
+log = structlog.get_logger("tessera.app")
+
+DESCRIPTION = """
+Tessera is one service on one shared core: accounts and sessions, a double-entry ledger,
+and product modules on top. Errors are JSON `{"detail", "error"}`.
+"""
+
+
+def build_scheduler(runtime: Runtime, parts: list[ModuleSpec]) -> Scheduler:
+    jobs = [job for part in parts for job in part.jobs]
+    return Scheduler(runtime.db, jobs, runtime)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    settings.check_safe()
+    configure_logging(settings.log_level, json=settings.log_json)
+    parts = all_parts(settings.modules)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime.build(settings)
+        app.state.runtime = runtime
+        app.state.db = runtime.db
+        for part in parts:
+            for hook in part.on_startup:
+                await hook(runtime)
+        scheduler = build_scheduler(runtime, parts)
+        runtime.extras["scheduler"] = scheduler
+        ticker = None
+        if settings.scheduler is SchedulerMode.inprocess and scheduler.jobs:
+            ticker = asyncio.create_task(scheduler.run_forever(settings.scheduler_tick_seconds))
+        log.info(
+            "started",
+            version=tessera.__version__,
+            env=settings.env.value,
+            database=runtime.db.dialect,
+            redis=bool(runtime.redis),
+            parts=[part.name for part in parts],
+        )
+        try:
+            yield
+        finally:
+            if ticker is not None:
+                ticker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticker
+            await runtime.close()
+
+    app = FastAPI(
+        title="Tessera",
+        version=tessera.__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    install_offline_docs(app)
+    app.include_router(health.router)
+    for part in parts:
+        for router in part.routers:
+            app.include_router(router)
+
+    # Outermost last: CORS wraps everything so that error responses carry its headers too.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(RequestContextMiddleware)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "X-Request-ID",
+                "X-CSRF-Token",
+                "X-License-Token",
+            ],
+            expose_headers=["X-Request-ID", "Retry-After", "ETag"],
+        )
+    return app

@@ -1,0 +1,107 @@
+"""The `tessera` command: operator work (serve, migrate, worker, jobs …).
+
+Core parts and product modules add their own sub-commands through `ModuleSpec.cli`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+
+from tessera.components import all_parts
+from tessera.core.config import get_settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+jobs_app = typer.Typer(no_args_is_help=True, help="Scheduled jobs.")
+app.add_typer(jobs_app, name="jobs")
+
+
+@app.command()
+def migrate(revision: str = "head") -> None:
+    """Bring the database schema up to date (run once per deploy)."""
+    from tessera.core.db.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings.resolved_database_url, revision)
+    typer.echo(f"database migrated to {revision}: {_safe_url(settings.resolved_database_url)}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (TESSERA_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (TESSERA_PORT)")] = None,
+    reload: bool = False,
+) -> None:
+    """Serve the API with uvicorn."""
+    import uvicorn
+
+    settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
+    typer.echo(f"Tessera on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    uvicorn.run(
+        "tessera.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        reload=reload,
+        log_config=None,
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
+    )
+
+
+@app.command()
+def bootstrap() -> None:
+    """First-run set-up, safe to repeat: each part creates what it needs if it is missing."""
+    from tessera.worker import run_bootstrap
+
+    asyncio.run(run_bootstrap(get_settings()))
+
+
+@app.command()
+def worker() -> None:
+    """Run the scheduled jobs in this process (use with TESSERA_SCHEDULER=off on the API)."""
+    from tessera.worker import run_worker
+
+    asyncio.run(run_worker(get_settings()))
+
+
+@jobs_app.command("list")
+def jobs_list() -> None:
+    """List the scheduled jobs and their periods."""
+    for part in all_parts(get_settings().modules):
+        for job in part.jobs:
+            typer.echo(f"{job.name:40} every {job.period}  {job.description}")
+
+
+@jobs_app.command("run")
+def jobs_run(
+    name: str,
+    force: Annotated[bool, typer.Option(help="Run again even if this period already ran")] = False,
+) -> None:
+    """Run one job now for the current period."""
+    from tessera.worker import run_job_once
+
+    ran = asyncio.run(run_job_once(get_settings(), name, force=force))
+    typer.echo(f"{name}: {'ran' if ran else 'already ran this period (use --force)'}")
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for printing."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _add_part_commands() -> None:
+    for part in all_parts():
+        if part.cli is not None:
+            app.add_typer(part.cli, name=part.name)
+
+
+def main() -> None:
+    _add_part_commands()
+    app()

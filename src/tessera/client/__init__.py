@@ -1,0 +1,1 @@
+"""Python clients shipped with the Tessera package."""

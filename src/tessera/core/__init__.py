@@ -1,0 +1,1 @@
+"""The shared core: everything a module may use. Never imports `tessera.modules`."""

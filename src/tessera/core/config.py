@@ -1,0 +1,206 @@
+"""Typed settings, read once from the environment (12-factor) and `.env`.
+
+Names are `TESSERA_*`; the seeds' own names (`DATABASE_URL`, `SECRET_KEY`, …) are accepted
+as aliases so their deployments keep working.
+"""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ALL_MODULES = ("tokens", "copytrading", "riskscan", "family")
+PLACEHOLDER_SECRETS = frozenset(
+    {
+        "",
+        "changeme",
+        "change-me",
+        "secret",
+        "your-secret-key",
+        "your-secret-key-here",
+        "dev-secret",
+        "please-change-me",
+        "supersecret",
+    }
+)
+MIN_SECRET_BYTES = 32
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class SchedulerMode(StrEnum):
+    inprocess = "inprocess"  # every API process ticks the scheduler (claims keep runs unique)
+    off = "off"  # a separate `tessera worker` runs the jobs
+
+
+class InsecureSettings(RuntimeError):
+    """The settings are unsafe for the environment; the service refuses to start."""
+
+
+def _alias(default: Any, *names: str) -> Any:
+    return Field(default, validation_alias=AliasChoices(*names))
+
+
+def _csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    env: Environment = Field(Environment.development, validation_alias="TESSERA_ENV")
+    host: str = Field("127.0.0.1", validation_alias="TESSERA_HOST")
+    port: int = Field(8000, validation_alias="TESSERA_PORT")
+    ai_port: int = Field(8082, validation_alias="TESSERA_AI_PORT")
+    data_dir: Path = Field(Path("./var"), validation_alias="TESSERA_DATA_DIR")
+    database_url: str | None = _alias(None, "TESSERA_DATABASE_URL", "DATABASE_URL")
+    db_pool_size: int = Field(10, validation_alias="TESSERA_DB_POOL_SIZE")
+    db_max_overflow: int = Field(20, validation_alias="TESSERA_DB_MAX_OVERFLOW")
+    db_echo: bool = Field(False, validation_alias="TESSERA_DB_ECHO")
+    redis_url: str | None = _alias(None, "TESSERA_REDIS_URL", "REDIS_URL")
+    redis_prefix: str = Field("tessera", validation_alias="TESSERA_REDIS_PREFIX")
+    secret_key: SecretStr | None = _alias(None, "TESSERA_SECRET_KEY", "SECRET_KEY", "JWT_SECRET")
+    modules: Annotated[list[str], NoDecode] = Field(
+        list(ALL_MODULES), validation_alias="TESSERA_MODULES"
+    )
+    scheduler: SchedulerMode = Field(SchedulerMode.inprocess, validation_alias="TESSERA_SCHEDULER")
+    scheduler_tick_seconds: float = Field(15.0, validation_alias="TESSERA_SCHEDULER_TICK_SECONDS")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=AliasChoices("TESSERA_CORS_ORIGINS", "CORS_ORIGINS")
+    )
+    max_body_bytes: int = Field(1_048_576, validation_alias="TESSERA_MAX_BODY_BYTES")
+    log_level: str = Field("INFO", validation_alias="TESSERA_LOG_LEVEL")
+    log_json: bool = Field(True, validation_alias="TESSERA_LOG_JSON")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="TESSERA_TRUSTED_PROXIES"
+    )
+
+    # Identity
+    access_token_expire_minutes: int = _alias(
+        30, "TESSERA_ACCESS_TOKEN_EXPIRE_MINUTES", "ACCESS_TOKEN_EXPIRE_MINUTES"
+    )
+    refresh_token_expire_days: int = _alias(
+        7, "TESSERA_REFRESH_TOKEN_EXPIRE_DAYS", "REFRESH_TOKEN_EXPIRE_DAYS"
+    )
+    jwt_issuer: str = Field("tessera", validation_alias="TESSERA_JWT_ISSUER")
+    jwt_audience: str = Field("tessera-api", validation_alias="TESSERA_JWT_AUDIENCE")
+    admin_email: str | None = Field(None, validation_alias="TESSERA_ADMIN_EMAIL")
+    admin_password: SecretStr | None = Field(None, validation_alias="TESSERA_ADMIN_PASSWORD")
+    password_hash_fast: bool = Field(False, validation_alias="TESSERA_PASSWORD_HASH_FAST")
+    smtp_host: str | None = Field(
+        None, validation_alias=AliasChoices("TESSERA_SMTP_HOST", "SMTP_HOST")
+    )
+    smtp_port: int = Field(25, validation_alias=AliasChoices("TESSERA_SMTP_PORT", "SMTP_PORT"))
+    smtp_from: str = Field("no-reply@tessera.local", validation_alias="TESSERA_SMTP_FROM")
+    google_client_id: str | None = _alias(None, "TESSERA_GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_ID")
+    google_client_secret: SecretStr | None = _alias(
+        None, "TESSERA_GOOGLE_CLIENT_SECRET", "GOOGLE_CLIENT_SECRET"
+    )
+    frontend_url: str = Field(
+        "http://127.0.0.1:3000",
+        validation_alias=AliasChoices("TESSERA_FRONTEND_URL", "FRONTEND_URL"),
+    )
+    base_url: str = Field(
+        "http://127.0.0.1:8000", validation_alias=AliasChoices("TESSERA_BASE_URL", "BASE_URL")
+    )
+    ai_service_url: str = Field(
+        "http://127.0.0.1:8082",
+        validation_alias=AliasChoices("TESSERA_AI_SERVICE_URL", "AI_SERVICE_URL"),
+    )
+
+    # Ledger
+    wallet_direct_deposits: bool | None = _alias(
+        None, "TESSERA_WALLET_DIRECT_DEPOSITS", "WALLET_DIRECT_DEPOSITS"
+    )
+
+    @field_validator("modules", "cors_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _split_csv(cls, value: Any) -> Any:
+        return _csv(value)
+
+    @field_validator("modules")
+    @classmethod
+    def _known_modules(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(ALL_MODULES))
+        if unknown:
+            raise ValueError(f"unknown modules {unknown}; known: {list(ALL_MODULES)}")
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _no_wildcard(cls, value: list[str]) -> list[str]:
+        if "*" in value:
+            raise ValueError("CORS_ORIGINS must list explicit origins, never '*'")
+        return value
+
+    # Derived values -------------------------------------------------------------------------
+
+    @property
+    def is_production(self) -> bool:
+        return self.env is Environment.production
+
+    @property
+    def direct_deposits_enabled(self) -> bool:
+        if self.wallet_direct_deposits is not None:
+            return self.wallet_direct_deposits
+        return not self.is_production
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return normalise_database_url(self.database_url)
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'tessera.db').as_posix()}"
+
+    def jwt_secret(self) -> str:
+        """The signing secret; in development one is generated once and kept under data_dir."""
+        if self.secret_key is not None and self.secret_key.get_secret_value():
+            return self.secret_key.get_secret_value()
+        if self.is_production:
+            raise InsecureSettings("SECRET_KEY is required in production")
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def check_safe(self) -> None:
+        """Refuse unsafe settings outside development (called at start-up)."""
+        if self.env is Environment.development:
+            return
+        secret = self.secret_key.get_secret_value() if self.secret_key else ""
+        if secret.strip().lower() in PLACEHOLDER_SECRETS:
+            raise InsecureSettings(
+                f"SECRET_KEY is missing or a placeholder; set a random value of at least "
+                f"{MIN_SECRET_BYTES} bytes (TESSERA_ENV={self.env.value})"
+            )
+        if len(secret.encode()) < MIN_SECRET_BYTES:
+            raise InsecureSettings(f"SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes")
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the usual spellings and pick the async driver for each engine."""
+    if url.startswith(("postgres://", "postgresql://")):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+    return url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,39 @@
+"""The per-request unit of work.
+
+One session per request, committed after the endpoint returns and *before* the response is
+sent (`scope="function"`), so a client never sees success for work that failed to commit.
+Unsafe methods get a write session (`BEGIN IMMEDIATE` on SQLite); GET/HEAD a read session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tessera.core.db.engine import Database
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    db = get_database(request)
+    async with db.session(write=request.method not in SAFE_METHODS) as session:
+        yield session
+
+
+async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with get_database(request).session(write=False) as session:
+        yield session
+
+
+DbSession = Annotated[AsyncSession, Depends(_session, scope="function")]
+ReadSession = Annotated[AsyncSession, Depends(_read_session, scope="function")]
+DatabaseDep = Annotated[Database, Depends(get_database)]

@@ -1,0 +1,166 @@
+"""Domain errors and the one place that turns every failure into `{"detail", "error"}`.
+
+Services raise `AppError` subclasses; handlers map them once. Validation errors keep
+FastAPI's standard 422 list in `detail`. A 500 never carries a trace, SQL or a path.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = structlog.get_logger("tessera.errors")
+
+
+class AppError(Exception):
+    """An expected failure with an HTTP status and a stable snake_case code."""
+
+    status_code: int = 400
+    code: str = "bad_request"
+    detail: str = "Bad request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        code: str | None = None,
+        status_code: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.detail = detail or self.detail
+        self.code = code or self.code
+        self.status_code = status_code or self.status_code
+        self.headers = headers
+        super().__init__(self.detail)
+
+
+class BadRequest(AppError):
+    pass
+
+
+class Unauthorized(AppError):
+    status_code = 401
+    code = "unauthorized"
+    detail = "Not authenticated"
+
+    def __init__(self, detail: str | None = None, *, code: str | None = None) -> None:
+        super().__init__(detail, code=code, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(AppError):
+    status_code = 403
+    code = "forbidden"
+    detail = "Not enough permissions"
+
+
+class NotFound(AppError):
+    status_code = 404
+    code = "not_found"
+    detail = "Not found"
+
+
+class Conflict(AppError):
+    status_code = 409
+    code = "conflict"
+    detail = "Conflict"
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    code = "payload_too_large"
+    detail = "Request body too large"
+
+
+class Unprocessable(AppError):
+    status_code = 422
+    code = "unprocessable"
+    detail = "Unprocessable request"
+
+
+class TooManyRequests(AppError):
+    status_code = 429
+    code = "rate_limited"
+    detail = "Too many requests"
+
+    def __init__(self, retry_after: int, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
+        self.retry_after = retry_after
+
+
+class ServiceUnavailable(AppError):
+    status_code = 503
+    code = "service_unavailable"
+    detail = "Service unavailable"
+
+
+def error_body(detail: Any, code: str) -> dict[str, Any]:
+    return {"detail": detail, "error": code}
+
+
+def _code_for_status(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        return "error"
+
+
+async def _app_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return JSONResponse(
+        error_body(exc.detail, exc.code), status_code=exc.status_code, headers=exc.headers
+    )
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if exc.detail else HTTPStatus(exc.status_code).phrase
+    return JSONResponse(
+        error_body(detail, _code_for_status(exc.status_code)),
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {key: value for key, value in error.items() if key in {"type", "loc", "msg"}}
+        for error in exc.errors()
+    ]
+    return JSONResponse(error_body(errors, "validation_error"), status_code=422)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled_error", path=request.url.path, error_type=type(exc).__name__)
+    return JSONResponse(error_body("Internal server error", "internal_error"), status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {"detail": {"type": "string"}, "error": {"type": "string"}},
+    "required": ["detail", "error"],
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries documenting the error body for the given statuses."""
+    return {
+        status: {
+            "description": HTTPStatus(status).phrase,
+            "content": {"application/json": {"schema": ERROR_SCHEMA}},
+        }
+        for status in statuses
+    }

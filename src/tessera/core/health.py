@@ -1,0 +1,70 @@
+"""Liveness (`/health`, `/healthz`), readiness (`/readyz`) and `/metrics`."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+import tessera
+from tessera.core.metrics import metrics_endpoint
+
+READINESS_TIMEOUT_SECONDS = 2.0
+
+router = APIRouter(tags=["health"])
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    environment: str
+
+
+class Healthz(BaseModel):
+    status: str
+    timestamp: datetime
+    version: str
+
+
+@router.get("/health", response_model=Health)
+async def health(request: Request) -> Health:
+    """Liveness in the shape of seeds 000 and 001."""
+    settings = request.app.state.runtime.settings
+    return Health(status="ok", version=tessera.__version__, environment=settings.env.value)
+
+
+@router.get("/healthz", response_model=Healthz)
+async def healthz() -> Healthz:
+    """Liveness in the shape of seed 004. No I/O: it answers while the database is down."""
+    return Healthz(status="healthy", timestamp=datetime.now(UTC), version=tessera.__version__)
+
+
+@router.get("/readyz", responses={503: {"description": "A dependency is unreachable"}})
+async def readyz(request: Request) -> JSONResponse:
+    """Ready when the database (and Redis, if configured) answer within a short timeout."""
+    runtime = request.app.state.runtime
+    checks: dict[str, str] = {}
+    checks["database"] = await _probe(runtime.db.ping())
+    if runtime.redis is not None:
+        checks["redis"] = await _probe(runtime.redis.ping())
+    ready = all(value == "ok" for value in checks.values())
+    body: dict[str, Any] = {"status": "ready" if ready else "unavailable", "checks": checks}
+    if not ready:
+        body |= {"detail": "A dependency is unreachable", "error": "not_ready"}
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+async def _probe(awaitable: Any) -> str:
+    try:
+        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
+            await awaitable
+    except Exception:
+        return "unreachable"
+    return "ok"
+
+
+router.add_api_route("/metrics", metrics_endpoint, include_in_schema=False)

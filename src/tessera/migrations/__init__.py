@@ -1,0 +1,1 @@
+"""Alembic environment and the one linear migration history (core and modules)."""

@@ -1,0 +1,1 @@
+"""Product modules: each may import tessera.core and itself, never another module."""

@@ -1,0 +1,1 @@
+"""Anonymous transit tickets by RSA blind signatures (seed 000)."""

@@ -1,0 +1,60 @@
+"""The scheduler as its own process (`tessera worker`), and one-off job runs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import structlog
+
+from tessera.app import build_scheduler
+from tessera.components import all_parts
+from tessera.core.config import Settings
+from tessera.core.errors import NotFound
+from tessera.core.logging import configure_logging
+from tessera.core.modules import ModuleSpec
+from tessera.core.runtime import Runtime
+
+log = structlog.get_logger("tessera.worker")
+
+
+async def _start(settings: Settings) -> tuple[Runtime, list[ModuleSpec]]:
+    configure_logging(settings.log_level, json=settings.log_json)
+    runtime = Runtime.build(settings)
+    parts = all_parts(settings.modules)
+    for part in parts:
+        for hook in part.on_startup:
+            await hook(runtime)
+    return runtime, parts
+
+
+async def run_worker(settings: Settings) -> None:
+    runtime, parts = await _start(settings)
+    scheduler = build_scheduler(runtime, parts)
+    log.info("worker_started", jobs=sorted(scheduler.jobs))
+    try:
+        await scheduler.run_forever(settings.scheduler_tick_seconds)
+    finally:
+        await runtime.close()
+
+
+async def run_bootstrap(settings: Settings) -> None:
+    runtime, parts = await _start(settings)
+    try:
+        for part in parts:
+            for hook in part.on_bootstrap:
+                await hook(runtime)
+    finally:
+        await runtime.close()
+
+
+async def run_job_once(settings: Settings, name: str, *, force: bool = False) -> bool:
+    runtime, parts = await _start(settings)
+    try:
+        scheduler = build_scheduler(runtime, parts)
+        job = scheduler.jobs.get(name)
+        if job is None:
+            raise NotFound(f"no job named {name!r}; see `tessera jobs list`")
+        key = f"manual:{datetime.now(UTC).isoformat()}" if force else None
+        return await scheduler.run_job(job, key=key)
+    finally:
+        await runtime.close()
