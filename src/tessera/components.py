@@ -11,7 +11,7 @@ import importlib
 from tessera.core.config import ALL_MODULES
 from tessera.core.modules import ModuleSpec
 
-CORE_PARTS: tuple[str, ...] = ()
+CORE_PARTS: tuple[str, ...] = ("tessera.core.audit.part",)
 
 
 def _load(path: str) -> ModuleSpec | None:

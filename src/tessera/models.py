@@ -4,7 +4,9 @@ Migrations create the tables of every module, enabled or not: switching a module
 needs no migration.
 """
 
+from tessera.core.audit import models as _audit  # noqa: F401
 from tessera.core.db.base import Base
+from tessera.core.identity import models as _identity  # noqa: F401
 from tessera.core.jobs import models as _jobs  # noqa: F401
 
 metadata = Base.metadata

@@ -14,6 +14,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tessera.core.context import RequestMeta, set_current_request
 from tessera.core.errors import PayloadTooLarge, error_body
 from tessera.core.metrics import HTTP_IN_FLIGHT, HTTP_LATENCY, HTTP_REQUESTS
 
@@ -39,6 +40,14 @@ class RequestContextMiddleware:
             incoming if incoming and _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         )
         scope.setdefault("state", {})["request_id"] = request_id
+        client = scope.get("client")
+        set_current_request(
+            RequestMeta(
+                request_id=request_id,
+                ip_address=client[0] if client else None,
+                user_agent=(_header(scope, b"user-agent") or "")[:500] or None,
+            )
+        )
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         status = 500

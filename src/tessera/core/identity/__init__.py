@@ -1,0 +1,1 @@
+"""Accounts, sessions, tokens, API keys and admin (seed 004)."""
