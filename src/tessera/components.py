@@ -11,7 +11,10 @@ import importlib
 from tessera.core.config import ALL_MODULES
 from tessera.core.modules import ModuleSpec
 
-CORE_PARTS: tuple[str, ...] = ("tessera.core.audit.part",)
+CORE_PARTS: tuple[str, ...] = (
+    "tessera.core.audit.part",
+    "tessera.core.idempotency.part",
+)
 
 
 def _load(path: str) -> ModuleSpec | None:

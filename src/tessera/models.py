@@ -6,6 +6,7 @@ needs no migration.
 
 from tessera.core.audit import models as _audit  # noqa: F401
 from tessera.core.db.base import Base
+from tessera.core.idempotency import models as _idempotency  # noqa: F401
 from tessera.core.identity import models as _identity  # noqa: F401
 from tessera.core.jobs import models as _jobs  # noqa: F401
 

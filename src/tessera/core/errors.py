@@ -12,7 +12,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = structlog.get_logger("tessera.errors")
@@ -99,6 +99,14 @@ class ServiceUnavailable(AppError):
     detail = "Service unavailable"
 
 
+class ShortCircuit(Exception):
+    """Raised by a dependency that already knows the whole response (an idempotent replay)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__("short-circuit response")
+        self.response = response
+
+
 def error_body(detail: Any, code: str) -> dict[str, Any]:
     return {"detail": detail, "error": code}
 
@@ -115,6 +123,11 @@ async def _app_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(
         error_body(exc.detail, exc.code), status_code=exc.status_code, headers=exc.headers
     )
+
+
+async def _short_circuit(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ShortCircuit)
+    return exc.response
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
@@ -143,6 +156,7 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(ShortCircuit, _short_circuit)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected_error)
