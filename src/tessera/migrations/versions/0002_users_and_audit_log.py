@@ -84,19 +84,22 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_audit_logs_user_id"), ["user_id"], unique=False)
 
     # ### end Alembic commands ###
-    op.create_table('idempotency_keys',
-    sa.Column('scope', sa.String(length=100), nullable=False),
-    sa.Column('key', sa.String(length=255), nullable=False),
-    sa.Column('fingerprint', sa.String(length=64), nullable=False),
-    sa.Column('response_status', sa.Integer(), nullable=False),
-    sa.Column('response_body', sa.Text(), nullable=False),
-    sa.Column('created_at', tessera.core.db.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('id', sa.String(length=36), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_idempotency_keys')),
-    sa.UniqueConstraint('scope', 'key', name=op.f('uq_idempotency_keys_scope_key'))
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("scope", sa.String(length=100), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("response_status", sa.Integer(), nullable=False),
+        sa.Column("response_body", sa.Text(), nullable=False),
+        sa.Column("created_at", tessera.core.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_idempotency_keys")),
+        sa.UniqueConstraint("scope", "key", name=op.f("uq_idempotency_keys_scope_key")),
     )
-    with op.batch_alter_table('idempotency_keys', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_idempotency_keys_created_at'), ['created_at'], unique=False)
+    with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_idempotency_keys_created_at"), ["created_at"], unique=False
+        )
     _append_only_audit_log()
 
 
@@ -128,7 +131,7 @@ def _append_only_audit_log() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table('idempotency_keys')
+    op.drop_table("idempotency_keys")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS audit_logs_append_only ON audit_logs")
         op.execute("DROP FUNCTION IF EXISTS audit_logs_append_only()")
