@@ -12,10 +12,15 @@ import typer
 
 from tessera.components import all_parts
 from tessera.core.config import get_settings
+from tessera.core.errors import AppError
+from tessera.core.identity.cli import api_keys_app, create_admin, seed
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 jobs_app = typer.Typer(no_args_is_help=True, help="Scheduled jobs.")
 app.add_typer(jobs_app, name="jobs")
+app.command("create-admin")(create_admin)
+app.command("seed")(seed)
+app.add_typer(api_keys_app, name="api-keys")
 
 
 @app.command()
@@ -85,7 +90,11 @@ def jobs_run(
     """Run one job now for the current period."""
     from tessera.worker import run_job_once
 
-    ran = asyncio.run(run_job_once(get_settings(), name, force=force))
+    try:
+        ran = asyncio.run(run_job_once(get_settings(), name, force=force))
+    except AppError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"{name}: {'ran' if ran else 'already ran this period (use --force)'}")
 
 
