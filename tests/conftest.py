@@ -17,6 +17,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from enum import Enum
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -24,6 +25,7 @@ from urllib.parse import urlparse
 import httpx2
 import pytest
 from asgi_lifespan import LifespanManager
+from pydantic import SecretStr
 
 from tessera.app import create_app
 from tessera.core.config import Settings
@@ -212,20 +214,24 @@ def free_port() -> int:
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment variables that reproduce `settings` in another process."""
-    env = {
-        "TESSERA_ENV": settings.env.value,
-        "TESSERA_DATABASE_URL": settings.resolved_database_url,
-        "TESSERA_REDIS_PREFIX": settings.redis_prefix,
-        "TESSERA_SECRET_KEY": TEST_SECRET,
-        "TESSERA_PASSWORD_HASH_FAST": str(settings.password_hash_fast).lower(),
-        "TESSERA_SCHEDULER": settings.scheduler.value,
-        "TESSERA_DATA_DIR": str(settings.data_dir),
-        "TESSERA_MODULES": ",".join(settings.modules),
-        "TESSERA_LOG_LEVEL": "WARNING",
-    }
-    if settings.redis_url:
-        env["TESSERA_REDIS_URL"] = settings.redis_url
+    """Environment variables that reproduce `settings` exactly in another process."""
+    env: dict[str, str] = {}
+    for name, field in Settings.model_fields.items():
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        alias = field.validation_alias
+        variable = alias if isinstance(alias, str) else alias.choices[0]  # type: ignore[union-attr]
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, list):
+            value = ",".join(value)
+        elif isinstance(value, bool):
+            value = str(value).lower()
+        elif isinstance(value, Enum):
+            value = value.value
+        env[str(variable)] = str(value)
+    env["TESSERA_DATABASE_URL"] = settings.resolved_database_url
     return env
 
 
@@ -234,25 +240,26 @@ def live_server(settings: Settings) -> Iterator[str]:
     """Uvicorn in a subprocess serving `settings`; yields its base URL."""
     port = free_port()
     env = {**os.environ, **settings_env(settings)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tessera", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx2.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx2.HTTPError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        raise RuntimeError(
-            f"server did not start: {proc.stderr.read().decode() if proc.stderr else ''}"
+    log_path = settings.data_dir / "live_server.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log_file:  # a file, not a pipe: a chatty server never blocks
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tessera", "serve", "--port", str(port)],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
         )
-    yield base
-    proc.terminate()
-    proc.wait(10)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx2.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx2.HTTPError:
+                time.sleep(0.1)
+        else:
+            proc.kill()
+            raise RuntimeError(f"server did not start: {log_path.read_text()[-2000:]}")
+        yield base
+        proc.terminate()
+        proc.wait(10)

@@ -14,6 +14,7 @@ from tessera.core.modules import ModuleSpec
 CORE_PARTS: tuple[str, ...] = (
     "tessera.core.audit.part",
     "tessera.core.idempotency.part",
+    "tessera.core.identity.part",
 )
 
 

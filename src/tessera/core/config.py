@@ -122,6 +122,37 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("TESSERA_AI_SERVICE_URL", "AI_SERVICE_URL"),
     )
 
+    # Identity: throttles (limits syntax, "N/period"), reset tokens, hashing ----------------
+    login_account_limit: str = Field(
+        "10/15 minutes", validation_alias="TESSERA_LOGIN_ACCOUNT_LIMIT"
+    )
+    login_ip_limit: str = Field("100/hour", validation_alias="TESSERA_LOGIN_IP_LIMIT")
+    register_ip_limit: str = Field("10/hour", validation_alias="TESSERA_REGISTER_IP_LIMIT")
+    password_reset_ip_limit: str = Field("10/hour", validation_alias="TESSERA_RESET_IP_LIMIT")
+    password_reset_account_limit: str = Field(
+        "5/hour", validation_alias="TESSERA_RESET_ACCOUNT_LIMIT"
+    )
+    password_reset_expire_minutes: int = Field(
+        60, ge=1, le=60, validation_alias="TESSERA_PASSWORD_RESET_EXPIRE_MINUTES"
+    )
+    password_hash_concurrency: int = Field(
+        2, ge=1, validation_alias="TESSERA_PASSWORD_HASH_CONCURRENCY"
+    )
+
+    @field_validator(
+        "login_account_limit",
+        "login_ip_limit",
+        "register_ip_limit",
+        "password_reset_ip_limit",
+        "password_reset_account_limit",
+    )
+    @classmethod
+    def _rate_limit_syntax(cls, value: str) -> str:
+        from limits import parse  # a typo fails at start-up, not at the first login
+
+        parse(value)
+        return value
+
     # Ledger
     wallet_direct_deposits: bool | None = _alias(
         None, "TESSERA_WALLET_DIRECT_DEPOSITS", "WALLET_DIRECT_DEPOSITS"
@@ -180,6 +211,10 @@ class Settings(BaseSettings):
 
     def check_safe(self) -> None:
         """Refuse unsafe settings outside development (called at start-up)."""
+        if self.password_hash_fast and self.is_production:
+            raise InsecureSettings(
+                "TESSERA_PASSWORD_HASH_FAST weakens password hashing and is for tests only"
+            )
         if self.env is Environment.development:
             return
         secret = self.secret_key.get_secret_value() if self.secret_key else ""

@@ -26,6 +26,14 @@ GENESIS_HASH = "0" * 64
 AUDIT_LOCK_KEY = 0x7E55E4A  # arbitrary, constant: "the audit chain"
 
 
+async def lock_chain(session: AsyncSession) -> None:
+    """Take the chain's append lock now, until commit (PostgreSQL; SQLite's write transaction
+    already excludes other writers). A transaction that will append an audit row *and* lock
+    other rows takes this first, so every such transaction locks in the same order."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY})
+
+
 def row_digest(row: AuditLog) -> str:
     canonical = {
         "seq": row.seq,
@@ -58,8 +66,7 @@ async def record(
     details: dict[str, Any] | None = None,
 ) -> AuditLog:
     """Append one row in the caller's transaction. `user_id` defaults to the actor for users."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY})
+    await lock_chain(session)
     last = (
         await session.execute(
             select(AuditLog.seq, AuditLog.row_hash).order_by(AuditLog.seq.desc()).limit(1)

@@ -1,0 +1,149 @@
+"""Who is calling: dependencies other parts use to authenticate requests.
+
+- `CurrentUser`: a Bearer access JWT whose session is alive (checked on every request).
+- `AdminUser`: the same, and an admin.
+- `ApiKeyPrincipal("kiosk", …)`: `Authorization: ApiKey <key>` with one of the roles.
+- `Caller("validator", allow_users=True)`: either of the above, as a `Principal`.
+
+Each sets `request.state.principal` ("user:<id>" or "api_key:<id>") for idempotency scopes,
+rate-limit keys and logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tessera.core.db import DbSession
+from tessera.core.errors import Forbidden, Unauthorized
+from tessera.core.identity.api_keys import authenticate_api_key
+from tessera.core.identity.models import User
+from tessera.core.identity.sessions import authenticate_access
+from tessera.core.identity.state import IdentityDep, IdentityState
+
+# Both read the Authorization header; they exist so that /docs offers the two schemes.
+bearer_scheme = OAuth2PasswordBearer(tokenUrl="/auth/login", scheme_name="Bearer", auto_error=False)
+api_key_scheme = APIKeyHeader(
+    name="Authorization",
+    scheme_name="ApiKey",
+    description="`ApiKey <key>` (service principals: kiosks, validators, staff)",
+    auto_error=False,
+)
+
+NOT_AUTHENTICATED = "Not authenticated"
+INVALID_API_KEY = "Invalid API key"
+
+
+@dataclass(frozen=True)
+class ApiKeyIdentity:
+    id: str
+    name: str
+    role: str
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: Literal["api_key", "user"]
+    id: str
+    role: str | None  # the API key's role; None for users (see `user.is_admin`)
+    user: User | None
+
+
+def _split_authorization(request: Request) -> tuple[str, str]:
+    """(scheme lower-cased, credentials) from the Authorization header, or ("", "")."""
+    header = request.headers.get("authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    return scheme.lower(), credentials.strip()
+
+
+async def _user_from_bearer(
+    request: Request, session: AsyncSession, state: IdentityState, token: str
+) -> User:
+    user, claims = await authenticate_access(session, state, token)
+    request.state.principal = f"user:{user.id}"
+    request.state.session_id = claims.session_id
+    return user
+
+
+async def _api_key_from_header(
+    request: Request, session: AsyncSession, credentials: str, roles: tuple[str, ...]
+) -> ApiKeyIdentity:
+    key = await authenticate_api_key(session, credentials) if credentials else None
+    if key is None:
+        raise Unauthorized(INVALID_API_KEY, code="invalid_api_key")
+    if key.role not in roles:
+        raise Forbidden("This API key's role may not do that", code="api_key_role_forbidden")
+    request.state.principal = f"api_key:{key.id}"
+    return ApiKeyIdentity(id=key.id, name=key.name, role=key.role)
+
+
+async def current_user(
+    request: Request,
+    session: DbSession,
+    state: IdentityDep,
+    _token: Annotated[str | None, Depends(bearer_scheme)],
+) -> User:
+    scheme, token = _split_authorization(request)
+    if scheme != "bearer" or not token:
+        raise Unauthorized(NOT_AUTHENTICATED, code="not_authenticated")
+    return await _user_from_bearer(request, session, state, token)
+
+
+async def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
+    if not user.is_admin:
+        raise Forbidden("Admin privileges required", code="admin_required")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+AdminUser = Annotated[User, Depends(admin_user)]
+
+
+def ApiKeyPrincipal(*roles: str) -> Callable[..., Awaitable[ApiKeyIdentity]]:
+    """A dependency accepting `Authorization: ApiKey <key>` whose role is one of `roles`."""
+    allowed = tuple(roles)
+
+    async def api_key_principal(
+        request: Request,
+        session: DbSession,
+        _header: Annotated[str | None, Depends(api_key_scheme)],
+    ) -> ApiKeyIdentity:
+        scheme, credentials = _split_authorization(request)
+        if scheme != "apikey":
+            raise Unauthorized(INVALID_API_KEY, code="invalid_api_key")
+        return await _api_key_from_header(request, session, credentials, allowed)
+
+    api_key_principal.__name__ = f"api_key_principal_{'_'.join(allowed) or 'any'}"
+    return api_key_principal
+
+
+def Caller(*roles: str, allow_users: bool = True) -> Callable[..., Awaitable[Principal]]:
+    """A dependency accepting an API key with one of `roles` or (if `allow_users`) a signed-in
+    user; returns a `Principal`."""
+    allowed = tuple(roles)
+
+    async def caller(
+        request: Request,
+        session: DbSession,
+        state: IdentityDep,
+        _header: Annotated[str | None, Depends(api_key_scheme)],
+        _token: Annotated[str | None, Depends(bearer_scheme)],
+    ) -> Principal:
+        scheme, credentials = _split_authorization(request)
+        if scheme == "apikey" and allowed:
+            key = await _api_key_from_header(request, session, credentials, allowed)
+            return Principal(kind="api_key", id=key.id, role=key.role, user=None)
+        if scheme == "bearer" and allow_users and credentials:
+            user = await _user_from_bearer(request, session, state, credentials)
+            return Principal(kind="user", id=user.id, role=None, user=user)
+        if scheme == "apikey":
+            raise Forbidden("API keys may not do that", code="api_key_role_forbidden")
+        raise Unauthorized(NOT_AUTHENTICATED, code="not_authenticated")
+
+    caller.__name__ = f"caller_{'_'.join(allowed) or 'users'}"
+    return caller

@@ -1,0 +1,266 @@
+"""The auth API. One router, mounted at /auth (documented) and at /api/auth and /api/v1/auth
+(the seeds' clients; hidden from the schema)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, BackgroundTasks, Request, status
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+
+from tessera.core.db import DbSession
+from tessera.core.errors import error_responses
+from tessera.core.identity import account_service, auth_service
+from tessera.core.identity.deps import CurrentUser
+from tessera.core.identity.failures import KeepChanges, error_response
+from tessera.core.identity.mailer import deliver
+from tessera.core.identity.schemas import (
+    CountOut,
+    LoginIn,
+    Message,
+    MeUpdate,
+    PasswordChangeIn,
+    RefreshIn,
+    RegisterIn,
+    ResetConfirmIn,
+    ResetRequestIn,
+    SessionOut,
+    TokenOut,
+    UserOut,
+)
+from tessera.core.identity.sessions import TokenPair, rotate_refresh_token
+from tessera.core.identity.state import IdentityDep
+from tessera.core.ratelimit import RateLimiterDep
+
+router = APIRouter(tags=["auth"])
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+LOGIN_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": LoginIn.model_json_schema()},
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "username": {"type": "string", "description": "the e-mail"},
+                        "password": {"type": "string"},
+                    },
+                    "required": ["username", "password"],
+                }
+            },
+        },
+    }
+}
+
+
+def _tokens(pair: TokenPair) -> TokenOut:
+    return TokenOut(
+        access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
+    )
+
+
+def _validation_failure(exc: ValidationError) -> JSONResponse:
+    errors = [
+        {"type": e["type"], "loc": ["body", *e["loc"]], "msg": e["msg"]} for e in exc.errors()
+    ]
+    return JSONResponse({"detail": errors, "error": "validation_error"}, status_code=422)
+
+
+async def _login_body(request: Request) -> LoginIn:
+    """JSON `{email, password}` or the OAuth2 password form (`username`, `password`)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in FORM_TYPES:
+        form = await request.form(max_files=0, max_fields=10)
+        return LoginIn.model_validate(
+            {"email": form.get("username") or form.get("email"), "password": form.get("password")}
+        )
+    return LoginIn.model_validate_json(await request.body())
+
+
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserOut,
+    responses=error_responses(400, 422, 429),
+)
+async def register(
+    body: RegisterIn, session: DbSession, identity: IdentityDep, limiter: RateLimiterDep
+) -> UserOut:
+    """Create an account. The e-mail is trimmed and lower-cased; never an admin."""
+    user = await auth_service.register(
+        session,
+        identity,
+        limiter,
+        email=body.email,
+        password=body.password,
+        full_name=body.full_name,
+    )
+    return UserOut.model_validate(user)
+
+
+@router.post(
+    "/login",
+    response_model=TokenOut,
+    responses=error_responses(401, 403, 422, 429),
+    openapi_extra=LOGIN_BODY,
+)
+async def login(
+    request: Request, session: DbSession, identity: IdentityDep, limiter: RateLimiterDep
+) -> Any:
+    """Log in with JSON `{email, password}` or the OAuth2 password form."""
+    try:
+        body = await _login_body(request)
+    except ValidationError as exc:
+        return _validation_failure(exc)
+    try:
+        _, pair = await auth_service.login(
+            session, identity, limiter, email=body.email, password=body.password
+        )
+    except KeepChanges as failure:  # the failed attempt's audit row must commit
+        return error_response(failure.error)
+    return _tokens(pair)
+
+
+@router.post("/refresh", response_model=TokenOut, responses=error_responses(401, 422))
+async def refresh(body: RefreshIn, session: DbSession, identity: IdentityDep) -> Any:
+    """Trade a refresh token for a new pair; the old refresh token and access token die.
+    Presenting a used refresh token again ends its whole session."""
+    try:
+        pair = await rotate_refresh_token(session, identity, body.refresh_token)
+    except KeepChanges as failure:  # the family revocation must commit
+        return error_response(failure.error)
+    return _tokens(pair)
+
+
+@router.post("/logout", response_model=Message, responses=error_responses(401, 403))
+async def logout(
+    request: Request, user: CurrentUser, session: DbSession, identity: IdentityDep
+) -> Message:
+    """End this session: its access and refresh tokens fail from the next request on."""
+    await auth_service.logout(session, identity, user, request.state.session_id)
+    return Message(message="Logged out")
+
+
+@router.post("/logout-all", response_model=CountOut, responses=error_responses(401, 403))
+async def logout_all(user: CurrentUser, session: DbSession, identity: IdentityDep) -> CountOut:
+    """End every session of this account, this one included."""
+    ended = await auth_service.logout_all(session, identity, user)
+    return CountOut(message="Logged out everywhere", sessions_ended=ended)
+
+
+@router.get("/me", response_model=UserOut, responses=error_responses(401, 403))
+async def me(user: CurrentUser) -> UserOut:
+    return UserOut.model_validate(user)
+
+
+@router.patch("/me", response_model=UserOut, responses=error_responses(401, 403, 422))
+async def update_me(body: MeUpdate, user: CurrentUser, session: DbSession) -> UserOut:
+    if "full_name" in body.model_fields_set:
+        await account_service.update_profile(session, user, full_name=body.full_name)
+    return UserOut.model_validate(user)
+
+
+@router.post(
+    "/password", response_model=CountOut, responses=error_responses(400, 401, 403, 422, 429)
+)
+async def change_password(
+    body: PasswordChangeIn,
+    request: Request,
+    user: CurrentUser,
+    session: DbSession,
+    identity: IdentityDep,
+    limiter: RateLimiterDep,
+) -> CountOut:
+    """Change the password; every other session ends (this one continues)."""
+    ended = await account_service.change_password(
+        session,
+        identity,
+        limiter,
+        user,
+        current_session_id=request.state.session_id,
+        current_password=body.current_password,
+        new_password=body.new_password,
+    )
+    return CountOut(message="Password changed", sessions_ended=ended)
+
+
+@router.post(
+    "/password-reset/request",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Message,
+    responses=error_responses(422, 429),
+)
+async def request_password_reset(
+    body: ResetRequestIn,
+    background: BackgroundTasks,
+    session: DbSession,
+    identity: IdentityDep,
+    limiter: RateLimiterDep,
+) -> Message:
+    """Always 202: whether the e-mail has an account is not revealed. The link is mailed
+    after the transaction commits and works once, for at most an hour."""
+    mail = await account_service.request_password_reset(
+        session, identity, limiter, email=body.email
+    )
+    if mail is not None:
+        background.add_task(deliver, identity.mailer, mail)
+    return Message(message="If the address has an account, a reset link is on its way")
+
+
+@router.post(
+    "/password-reset/confirm", response_model=Message, responses=error_responses(400, 422, 429)
+)
+async def confirm_password_reset(
+    body: ResetConfirmIn, session: DbSession, identity: IdentityDep, limiter: RateLimiterDep
+) -> Message:
+    """Set a new password with a reset token; every session of the account ends."""
+    await account_service.confirm_password_reset(
+        session, identity, limiter, token=body.token, new_password=body.new_password
+    )
+    return Message(message="Password has been reset; log in with the new password")
+
+
+@router.get("/sessions", response_model=list[SessionOut], responses=error_responses(401, 403))
+async def list_sessions(
+    request: Request, user: CurrentUser, session: DbSession
+) -> list[SessionOut]:
+    """This account's live sessions; `current` marks the one making this request."""
+    rows = await account_service.list_sessions(session, user)
+    return [
+        SessionOut(
+            id=row.id,
+            created_at=row.created_at,
+            last_used_at=row.last_used_at,
+            expires_at=row.expires_at,
+            ip_address=row.ip_address,
+            user_agent=row.user_agent,
+            current=row.id == request.state.session_id,
+        )
+        for row in rows
+    ]
+
+
+@router.delete(
+    "/sessions/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(401, 403, 404),
+)
+async def end_session(
+    session_id: str, user: CurrentUser, session: DbSession, identity: IdentityDep
+) -> Response:
+    """End one of this account's sessions (another account's answers 404)."""
+    await account_service.end_own_session(session, identity, user, session_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def mounted() -> list[APIRouter]:
+    """The auth router at its three prefixes; only /auth appears in the OpenAPI schema."""
+    routers = []
+    for prefix, documented in (("/auth", True), ("/api/auth", False), ("/api/v1/auth", False)):
+        wrapper = APIRouter()
+        wrapper.include_router(router, prefix=prefix, include_in_schema=documented)
+        routers.append(wrapper)
+    return routers

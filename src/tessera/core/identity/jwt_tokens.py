@@ -1,0 +1,100 @@
+"""Access tokens: short-lived HS256 JWTs naming the user (`sub`) and the session (`sid`).
+
+Decoding allows exactly one algorithm and requires every claim, so `alg: none`, a token
+signed for another audience or issuer, a refresh or reset token, or one missing a claim is
+refused the same way: `InvalidAccessToken`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+
+ALGORITHM = "HS256"
+ALLOWED_ALGORITHMS = [ALGORITHM]
+ACCESS_TYPE = "access"
+REQUIRED_CLAIMS = ["sub", "sid", "jti", "typ", "iat", "exp", "iss", "aud"]
+LEEWAY_SECONDS = 10
+MAX_TOKEN_LENGTH = 4096  # ours are ~400 bytes; anything far larger is not worth parsing
+
+
+class InvalidAccessToken(Exception):
+    """The token is not a valid access token of this service (the reason stays internal)."""
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: str
+    session_id: str
+    jti: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class JwtConfig:
+    secret: str
+    issuer: str
+    audience: str
+
+
+def encode_access(
+    config: JwtConfig, *, user_id: str, session_id: str, jti: str, now: datetime, ttl: timedelta
+) -> tuple[str, datetime]:
+    expires_at = now + ttl
+    payload: dict[str, Any] = {
+        "sub": user_id,
+        "sid": session_id,
+        "jti": jti,
+        "typ": ACCESS_TYPE,
+        "iat": int(now.timestamp()),
+        "exp": int(expires_at.timestamp()),
+        "iss": config.issuer,
+        "aud": config.audience,
+    }
+    return jwt.encode(payload, config.secret, algorithm=ALGORITHM), expires_at
+
+
+def decode_access(config: JwtConfig, token: str) -> AccessClaims:
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        raise InvalidAccessToken("bad length")
+    try:
+        payload = jwt.decode(
+            token,
+            config.secret,
+            algorithms=ALLOWED_ALGORITHMS,
+            audience=config.audience,
+            issuer=config.issuer,
+            leeway=LEEWAY_SECONDS,
+            options={"require": REQUIRED_CLAIMS, "verify_signature": True},
+        )
+    except jwt.PyJWTError as exc:
+        raise InvalidAccessToken(type(exc).__name__) from exc
+    if payload.get("typ") != ACCESS_TYPE:
+        raise InvalidAccessToken("wrong type")
+    sub, sid, jti = payload.get("sub"), payload.get("sid"), payload.get("jti")
+    if not all(isinstance(value, str) and value for value in (sub, sid, jti)):
+        raise InvalidAccessToken("malformed claims")
+    return AccessClaims(
+        user_id=str(sub),
+        session_id=str(sid),
+        jti=str(jti),
+        expires_at=datetime.fromtimestamp(int(payload["exp"]), tz=UTC),
+    )
+
+
+def looks_like_jwt(token: str) -> bool:
+    """A refresh token is opaque; a JWT has two dots. Used to answer "Invalid token type"."""
+    return token.count(".") == 2 and token.startswith("eyJ")
+
+
+def access_type_of(token: str) -> str | None:
+    """The unverified `typ` claim of a JWT, for error messages only (never for trust)."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    value = claims.get("typ") or claims.get("type")
+    return value if isinstance(value, str) else None
