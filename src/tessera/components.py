@@ -15,6 +15,7 @@ CORE_PARTS: tuple[str, ...] = (
     "tessera.core.audit.part",
     "tessera.core.idempotency.part",
     "tessera.core.identity.part",
+    "tessera.core.ledger.part",
 )
 
 

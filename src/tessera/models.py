@@ -9,5 +9,6 @@ from tessera.core.db.base import Base
 from tessera.core.idempotency import models as _idempotency  # noqa: F401
 from tessera.core.identity import models as _identity  # noqa: F401
 from tessera.core.jobs import models as _jobs  # noqa: F401
+from tessera.core.ledger import models as _ledger  # noqa: F401
 
 metadata = Base.metadata

@@ -1,0 +1,1 @@
+"""Pure helpers shared by the core and the modules (money, …)."""

@@ -1,0 +1,82 @@
+"""Reconciliation: recompute the ledger from its entries and report every disagreement.
+
+- each account's balance and entry count equal the sum and count of its entries, its last
+  entry's `balance_after` equals its balance, and a wallet is not negative;
+- each entry's `balance_after` is the running sum of its account's entries;
+- each transaction has at least two entries and they sum to zero;
+- per currency, all balances sum to zero (money only moves between accounts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tessera.core.ledger.repository import (
+    AccountDrift,
+    BrokenEntry,
+    LedgerRepository,
+    TransactionImbalance,
+)
+
+
+@dataclass
+class LedgerReport:
+    accounts: int = 0
+    transactions: int = 0
+    entries: int = 0
+    drifted_accounts: list[AccountDrift] = field(default_factory=list)
+    broken_entries: list[BrokenEntry] = field(default_factory=list)
+    unbalanced_transactions: list[TransactionImbalance] = field(default_factory=list)
+    currency_totals: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def unbalanced_currencies(self) -> dict[str, int]:
+        return {currency: total for currency, total in self.currency_totals.items() if total}
+
+    @property
+    def ok(self) -> bool:
+        return not (
+            self.drifted_accounts
+            or self.broken_entries
+            or self.unbalanced_transactions
+            or self.unbalanced_currencies
+        )
+
+    def problems(self) -> list[str]:
+        lines = []
+        for drift in self.drifted_accounts:
+            account = drift.account
+            lines.append(
+                f"account {account.id} ({account.describe()}): stored balance {account.balance},"
+                f" entries sum {drift.entries_sum}; stored entry count {account.entry_count},"
+                f" entries {drift.entries_count}; last balance_after {drift.last_balance_after}"
+            )
+        for entry in self.broken_entries:
+            lines.append(
+                f"entry {entry.entry_id} (account {entry.account_id}, seq {entry.seq}):"
+                f" balance_after {entry.balance_after}, running sum {entry.running_sum}"
+            )
+        for txn in self.unbalanced_transactions:
+            lines.append(
+                f"transaction {txn.transaction_id} ({txn.kind}): entries sum {txn.entries_sum}"
+                f" over {txn.entries_count} entries"
+            )
+        for currency, total in self.unbalanced_currencies.items():
+            lines.append(f"currency {currency}: balances sum to {total}, not 0")
+        return lines
+
+
+async def check_ledger(session: AsyncSession) -> LedgerReport:
+    repo = LedgerRepository(session)
+    accounts, transactions, entries = await repo.count_rows()
+    return LedgerReport(
+        accounts=accounts,
+        transactions=transactions,
+        entries=entries,
+        drifted_accounts=await repo.account_drift(),
+        broken_entries=await repo.broken_entry_chains(),
+        unbalanced_transactions=await repo.unbalanced_transactions(),
+        currency_totals=await repo.totals_by_currency(),
+    )

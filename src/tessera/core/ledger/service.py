@@ -1,0 +1,429 @@
+"""`Ledger`: the only way money moves. Every method works in the caller's transaction and never
+commits; the request (or the job, or the CLI's `Database.session(write=True)`) commits.
+
+How a movement stays correct under concurrency
+----------------------------------------------
+The transaction belongs to the caller, so the ledger cannot restart it after a deadlock or a
+serialisation failure. The design therefore makes those failures impossible instead of
+retrying them, and keeps a bounded retry only as a safety net:
+
+1. **Guarded single-statement updates.** A balance changes only through
+   `UPDATE … SET balance = balance + :delta WHERE id = :id AND <bounds hold> RETURNING …`.
+   The row lock, the check and the write are one step: on PostgreSQL (READ COMMITTED) a
+   concurrent writer is waited for and the condition is re-checked against the row it
+   committed, so two withdrawals can never both pass a stale check. No row is read and then
+   written; `balance_after` comes from `RETURNING`. A `CHECK (allow_negative OR balance >= 0)`
+   on the table is the last line of defence should a bug ever skip the guard.
+2. **One lock order.** On PostgreSQL every ledger write first takes the audit chain's
+   transaction lock, then updates the touched accounts in ascending id order. The audit row
+   must be appended in the same transaction, and appending takes that lock until commit
+   (`tessera.core.audit`); a transaction holding it must never wait for an account row that
+   a transaction waiting for it holds (e.g. a job charging many users while one of them
+   withdraws). Taking it first gives every ledger transaction the same order, chain lock →
+   accounts by id, so no cycle, hence no deadlock, can form between ledger users. The price
+   is throughput: movements are serialised from their first balance update to their commit.
+   The chain lock already serialises every audited write from its append to its commit;
+   this widens that window by the few balance statements (figures in `docs/ledger.md`).
+   On SQLite a write transaction starts with `BEGIN IMMEDIATE` (the request's write session
+   and `Database.session(write=True)` do), so writers are serialised by the database lock and
+   there is nothing to order. Never move money in a read session on SQLite.
+3. **A savepoint per movement.** Each movement runs inside `SAVEPOINT`: a refused movement
+   (`InsufficientFunds` …) leaves nothing behind, so a job may catch it and go on. Should
+   PostgreSQL still report a deadlock or serialisation failure (40P01/40001, e.g. caused by
+   locks the caller took in an unusual order), rolling back to the savepoint releases the
+   locks the movement took and it is retried a few times; if it keeps failing the caller gets
+   `LedgerBusy` (503 with Retry-After), never a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import structlog
+from prometheus_client import Counter
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from tessera.core.audit import record
+from tessera.core.db.base import new_uuid, utcnow
+from tessera.core.kit.money import CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR
+from tessera.core.ledger.errors import (
+    AccountNotFound,
+    BalanceLimitExceeded,
+    CurrencyMismatch,
+    InsufficientFunds,
+    InvalidAmount,
+    InvalidKind,
+    LedgerBusy,
+    SameAccount,
+)
+from tessera.core.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from tessera.core.ledger.repository import LedgerRepository
+
+log = structlog.get_logger("tessera.ledger")
+RETRIES = Counter(
+    "tessera_ledger_retries_total",
+    "Money movements retried after a deadlock or serialisation failure",
+    ["sqlstate"],
+)
+MOVEMENTS = Counter(
+    "tessera_ledger_movements_total",
+    "Money movements by outcome: moved (in the caller's transaction, which commits or not),"
+    " refused (insufficient balance or limit), busy (retries exhausted)",
+    ["outcome"],
+)
+
+T = TypeVar("T")
+
+KIND_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,40}$")
+CODE_PATTERN = re.compile(r"^[a-z0-9_.:-]{1,64}$")
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialization failure
+MAX_ATTEMPTS = 4
+AUDIT_ACTION = "ledger.transfer"
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    """One line of an account's history: its entry and what the transaction was."""
+
+    entry_id: str
+    transaction_id: str
+    kind: str
+    currency: str
+    amount: int  # signed, on this account
+    balance_before: int
+    balance_after: int
+    description: str | None
+    reference: str | None
+    metadata: dict[str, Any]
+    created_by: str | None
+    created_at: datetime
+
+
+def _check_amount(amount: int) -> None:
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise InvalidAmount("Amount must be an integer number of minor units")
+    if not 0 < amount <= MAX_AMOUNT_MINOR:
+        raise InvalidAmount(f"Amount must be between 1 and {MAX_AMOUNT_MINOR} minor units")
+
+
+def _check_currency(currency: str) -> None:
+    if currency not in CURRENCY_EXPONENTS:
+        raise InvalidAmount(f"Unsupported currency {currency!r}", code="unsupported_currency")
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    orig = exc.orig
+    for attr in ("sqlstate", "pgcode"):
+        value = getattr(orig, attr, None)
+        if isinstance(value, str):
+            return value
+    cause = getattr(orig, "__cause__", None)
+    value = getattr(cause, "sqlstate", None)
+    return value if isinstance(value, str) else None
+
+
+class Ledger:
+    """Double-entry money movement in integer minor units (see the module docstring)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.repo = LedgerRepository(session)
+
+    # --- accounts -----------------------------------------------------------------------------
+
+    async def open_wallet(self, user_id: str, currency: str = "USD") -> LedgerAccount:
+        """The user's wallet in `currency`, created if missing (never negative)."""
+        _check_currency(currency)
+        wallet = await self.repo.find_wallet(user_id, currency)
+        if wallet is None:
+            await self.repo.lock_ledger()
+            await self.repo.insert_wallet(user_id, currency)
+            wallet = await self.repo.find_wallet(user_id, currency)
+        assert wallet is not None
+        return wallet
+
+    async def wallet_for(self, user_id: str, currency: str = "USD") -> LedgerAccount | None:
+        return await self.repo.find_wallet(user_id, currency)
+
+    async def system_account(self, code: str, currency: str) -> LedgerAccount:
+        """A system account (may go negative), created on first use: `external`, `revenue` …"""
+        _check_currency(currency)
+        if not CODE_PATTERN.match(code):
+            raise ValueError(f"invalid system account code {code!r}")
+        account = await self.repo.find_system(code, currency)
+        if account is None:
+            await self.repo.lock_ledger()
+            await self.repo.insert_system(code, currency)
+            account = await self.repo.find_system(code, currency)
+        assert account is not None
+        return account
+
+    async def get_account(self, account_id: str) -> LedgerAccount:
+        account = await self.repo.get_account(account_id)
+        if account is None:
+            raise AccountNotFound()
+        return account
+
+    async def balance(self, account_id: str) -> int:
+        """The committed-or-own balance, read from the database (not a cached object)."""
+        balance = await self.repo.current_balance(account_id)
+        if balance is None:
+            raise AccountNotFound()
+        return balance
+
+    async def history(
+        self, account_id: str, *, limit: int = 20, offset: int = 0
+    ) -> tuple[list[HistoryItem], int]:
+        """The account's entries, newest first, and how many there are in all."""
+        rows = await self.repo.entries_page(account_id, limit=limit, offset=offset)
+        items = [
+            HistoryItem(
+                entry_id=entry.id,
+                transaction_id=txn.id,
+                kind=txn.kind,
+                currency=txn.currency,
+                amount=entry.amount,
+                balance_before=entry.balance_after - entry.amount,
+                balance_after=entry.balance_after,
+                description=txn.description,
+                reference=txn.reference,
+                metadata=dict(txn.meta or {}),
+                created_by=txn.created_by,
+                created_at=entry.created_at,
+            )
+            for entry, txn in rows
+        ]
+        return items, await self.repo.count_entries(account_id)
+
+    async def totals_by_kind(self, account_id: str, kinds: list[str]) -> dict[str, int]:
+        """Σ signed entry amounts on the account per transaction kind (e.g. lifetime deposits)."""
+        return await self.repo.sums_by_kind(account_id, kinds)
+
+    # --- moving money -------------------------------------------------------------------------
+
+    async def transfer(
+        self,
+        *,
+        debit_account_id: str,
+        credit_account_id: str,
+        amount: int,
+        kind: str,
+        reference: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        created_by: str | None = None,
+        description: str | None = None,
+        idempotency_key: str | None = None,
+        actor_type: str | None = None,
+    ) -> LedgerTransaction:
+        """Move `amount` minor units from the debit account to the credit account.
+
+        Raises `InsufficientFunds` if a non-negative account would go below zero, and
+        `InvalidAmount`, `InvalidKind`, `SameAccount`, `CurrencyMismatch`, `AccountNotFound`.
+        A refused movement leaves no trace. The returned transaction carries its two
+        `entries` (debit, credit). `actor_type` ("user", "api_key", "system") names who
+        `created_by` is in the audit row; it defaults to "user" when `created_by` is given.
+        """
+        _check_amount(amount)
+        kind = str(kind)  # a StrEnum member is stored as its plain value
+        if not KIND_PATTERN.match(kind):
+            raise InvalidKind()
+        if debit_account_id == credit_account_id:
+            raise SameAccount()
+        debit = await self.get_account(debit_account_id)
+        credit = await self.get_account(credit_account_id)
+        if debit.currency != credit.currency:
+            raise CurrencyMismatch()
+
+        async def move() -> LedgerTransaction:
+            return await self._move(
+                debit,
+                credit,
+                amount,
+                kind=kind,
+                reference=reference,
+                metadata=metadata,
+                created_by=created_by,
+                description=description,
+                idempotency_key=idempotency_key,
+                actor_type=actor_type or ("user" if created_by else "system"),
+            )
+
+        return await self._in_savepoint(move, touched=(debit, credit))
+
+    async def charge_user(
+        self,
+        user_id: str,
+        amount: int,
+        currency: str,
+        *,
+        kind: str,
+        reference: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        to_account: str = "revenue",
+        created_by: str | None = None,
+        description: str | None = None,
+        idempotency_key: str | None = None,
+        actor_type: str | None = None,
+    ) -> LedgerTransaction:
+        """Debit the user's wallet into the system account `to_account` (a fee, a purchase)."""
+        _check_amount(amount)
+        _check_currency(currency)
+        wallet = await self.wallet_for(user_id, currency)
+        if wallet is None:
+            raise InsufficientFunds()
+        target = await self.system_account(to_account, currency)
+        return await self.transfer(
+            debit_account_id=wallet.id,
+            credit_account_id=target.id,
+            amount=amount,
+            kind=kind,
+            reference=reference,
+            metadata=metadata,
+            created_by=created_by,
+            description=description,
+            idempotency_key=idempotency_key,
+            actor_type=actor_type,
+        )
+
+    async def credit_user(
+        self,
+        user_id: str,
+        amount: int,
+        currency: str,
+        *,
+        kind: str,
+        reference: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        from_account: str = "external",
+        created_by: str | None = None,
+        description: str | None = None,
+        idempotency_key: str | None = None,
+        actor_type: str | None = None,
+    ) -> LedgerTransaction:
+        """Credit the user's wallet (opened if missing) from the system account `from_account`."""
+        _check_amount(amount)
+        _check_currency(currency)
+        source = await self.system_account(from_account, currency)
+        wallet = await self.open_wallet(user_id, currency)
+        return await self.transfer(
+            debit_account_id=source.id,
+            credit_account_id=wallet.id,
+            amount=amount,
+            kind=kind,
+            reference=reference,
+            metadata=metadata,
+            created_by=created_by,
+            description=description,
+            idempotency_key=idempotency_key,
+            actor_type=actor_type,
+        )
+
+    # --- internals ----------------------------------------------------------------------------
+
+    async def _move(
+        self,
+        debit: LedgerAccount,
+        credit: LedgerAccount,
+        amount: int,
+        *,
+        kind: str,
+        reference: str | None,
+        metadata: dict[str, Any] | None,
+        created_by: str | None,
+        description: str | None,
+        idempotency_key: str | None,
+        actor_type: str,
+    ) -> LedgerTransaction:
+        now = utcnow()
+        txn = LedgerTransaction(
+            id=new_uuid(),
+            kind=kind,
+            currency=debit.currency,
+            amount=amount,
+            reference=reference,
+            description=description,
+            idempotency_key=idempotency_key,
+            created_by=created_by,
+            meta=metadata or {},
+            created_at=now,
+        )
+        await self.repo.add_transaction(txn)  # a fresh row: no need to hold the lock for it
+        await self.repo.lock_ledger()
+        entries: dict[str, LedgerEntry] = {}
+        # Ascending account id: the same order in every transaction (see the module doc).
+        for account, delta in sorted(((debit, -amount), (credit, amount)), key=lambda p: p[0].id):
+            updated = await self.repo.apply_delta(account.id, delta)
+            if updated is None:
+                if delta < 0 and not account.allow_negative:
+                    raise InsufficientFunds()
+                raise BalanceLimitExceeded()
+            entries[account.id] = LedgerEntry(
+                id=new_uuid(),
+                transaction_id=txn.id,
+                account_id=account.id,
+                seq=updated.entry_count,
+                amount=delta,
+                balance_after=updated.balance,
+                created_at=now,
+            )
+        ordered = [entries[debit.id], entries[credit.id]]
+        await self.repo.add_entries(ordered)
+        set_committed_value(txn, "entries", ordered)
+        owner = debit.user_id or credit.user_id
+        await record(
+            self.session,
+            AUDIT_ACTION,
+            actor_type=actor_type,
+            actor_id=created_by,
+            user_id=owner,
+            target_type="ledger_transaction",
+            target_id=txn.id,
+            details={
+                "kind": kind,
+                "amount": amount,
+                "currency": txn.currency,
+                "debit_account_id": debit.id,
+                "credit_account_id": credit.id,
+                "reference": reference,
+            },
+        )
+        return txn
+
+    async def _in_savepoint(
+        self, work: Callable[[], Awaitable[T]], *, touched: tuple[LedgerAccount, ...]
+    ) -> T:
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                async with self.session.begin_nested():
+                    result = await work()
+                MOVEMENTS.labels(outcome="moved").inc()
+                return result
+            except (InsufficientFunds, BalanceLimitExceeded):
+                MOVEMENTS.labels(outcome="refused").inc()
+                await self._refresh(touched)
+                raise
+            except DBAPIError as exc:
+                sqlstate = _sqlstate(exc)
+                if sqlstate not in TRANSIENT_SQLSTATES:
+                    raise
+                RETRIES.labels(sqlstate=sqlstate).inc()
+                log.warning("ledger_retry", attempt=attempt, sqlstate=sqlstate)
+                if attempt == MAX_ATTEMPTS:
+                    MOVEMENTS.labels(outcome="busy").inc()
+                    await self._refresh(touched)
+                    raise LedgerBusy() from exc
+                await asyncio.sleep(random.uniform(0.005, 0.02) * attempt)  # noqa: S311
+        raise AssertionError("unreachable")
+
+    async def _refresh(self, accounts: tuple[LedgerAccount, ...]) -> None:
+        """After a rolled-back savepoint, reload balances a failed attempt had loaded."""
+        for account in accounts:
+            await self.session.refresh(account)
