@@ -10,5 +10,6 @@ from tessera.core.idempotency import models as _idempotency  # noqa: F401
 from tessera.core.identity import models as _identity  # noqa: F401
 from tessera.core.jobs import models as _jobs  # noqa: F401
 from tessera.core.ledger import models as _ledger  # noqa: F401
+from tessera.modules.tokens import models as _tokens  # noqa: F401
 
 metadata = Base.metadata

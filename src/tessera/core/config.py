@@ -158,6 +158,22 @@ class Settings(BaseSettings):
         None, "TESSERA_WALLET_DIRECT_DEPOSITS", "WALLET_DIRECT_DEPOSITS"
     )
 
+    # Tokens (module `tokens`, seed 000) — read through tessera.modules.tokens.config
+    tokens_kek: SecretStr | None = _alias(None, "TESSERA_TOKENS_KEK", "TOKENS_KEY_ENCRYPTION_KEY")
+    token_price_cents: int = _alias(250, "TESSERA_TOKEN_PRICE_CENTS", "TOKEN_PRICE_CENTS")
+    token_currency: str = _alias("USD", "TESSERA_TOKEN_CURRENCY", "TOKEN_CURRENCY")
+    tokens_receipt_hmac_secret: SecretStr | None = _alias(
+        None, "TESSERA_TOKENS_RECEIPT_HMAC_SECRET", "PAYMENT_HMAC_SECRET"
+    )
+    tokens_key_lifetime_days: float = Field(30, validation_alias="TESSERA_TOKENS_KEY_LIFETIME_DAYS")
+    tokens_max_batch: int = Field(100, validation_alias="TESSERA_TOKENS_MAX_BATCH")
+    tokens_sign_rate_limit: str = Field("600/minute", validation_alias="TESSERA_TOKENS_SIGN_RATE")
+    tokens_bloom_fp_rate: float = Field(1e-6, validation_alias="TESSERA_TOKENS_BLOOM_FP_RATE")
+    tokens_bloom_ttl_seconds: int = Field(3600, validation_alias="TESSERA_TOKENS_BLOOM_TTL")
+    tokens_offline_sync_grace_hours: float = Field(
+        24, validation_alias="TESSERA_TOKENS_OFFLINE_SYNC_GRACE_HOURS"
+    )
+
     @field_validator("modules", "cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_csv(cls, value: Any) -> Any:

@@ -80,3 +80,86 @@ def rfc9578_key(rfc9578_vectors: list[dict[str, Any]]) -> rsa.RSAPrivateKey:
 def issuer_key() -> rsa.RSAPrivateKey:
     """A freshly generated 2048-bit issuer key, as `tessera tokens keygen` would make."""
     return keys.generate_private_key()
+
+
+# --- the service over HTTP -----------------------------------------------------------------------
+# (imported here, below the protocol fixtures, so the pure tests above stay import-light)
+
+from datetime import timedelta  # noqa: E402
+
+from tests.helpers.identity import make_api_key  # noqa: E402
+
+from tessera.client import tokens as client_sdk  # noqa: E402
+from tessera.client.tokens_http import TokensApi  # noqa: E402
+from tessera.core.db.base import utcnow  # noqa: E402
+from tessera.modules.tokens.keyring import generate_key, store_key  # noqa: E402
+from tessera.modules.tokens.state import EXTRAS_KEY, TokensRuntime  # noqa: E402
+
+CHALLENGE = client_sdk.TokenChallenge("tickets.tessera.test")
+
+
+async def install_key(
+    runtime: Any,
+    private_key: rsa.RSAPrivateKey,
+    *,
+    not_before: Any = None,
+    lifetime: timedelta = timedelta(days=30),
+) -> client_sdk.IssuerKey:
+    """Store `private_key` as an issuer key of the running app (sealed with its KEK)."""
+    tokens: TokensRuntime = runtime.extras[EXTRAS_KEY]
+    start = not_before or utcnow() - timedelta(minutes=1)
+    async with runtime.db.session() as session:
+        stored = await store_key(
+            session, tokens.config.kek, private_key, not_before=start, expires_at=start + lifetime
+        )
+    assert stored is not None, "the key (or its truncated id) is already installed"
+    tokens.keyring.invalidate()
+    return client_sdk.IssuerKey(private_key.public_key())
+
+
+async def install_new_key(
+    runtime: Any, *, not_before: Any = None, lifetime: timedelta = timedelta(days=30)
+) -> client_sdk.IssuerKey:
+    """A freshly generated issuer key whose truncated id no installed key uses."""
+    tokens: TokensRuntime = runtime.extras[EXTRAS_KEY]
+    async with runtime.db.session() as session:
+        stored = await generate_key(
+            session,
+            tokens.config.kek,
+            not_before=not_before or utcnow() - timedelta(minutes=1),
+            lifetime=lifetime,
+        )
+    tokens.keyring.invalidate()
+    return client_sdk.IssuerKey(stored.public_key)
+
+
+@pytest.fixture
+def tokens_state(runtime: Any) -> TokensRuntime:
+    state: TokensRuntime = runtime.extras[EXTRAS_KEY]
+    return state
+
+
+@pytest.fixture
+async def issuer(runtime: Any, issuer_key: rsa.RSAPrivateKey) -> client_sdk.IssuerKey:
+    """The session's generated key, installed as the app's live signing key."""
+    return await install_key(runtime, issuer_key)
+
+
+@pytest.fixture
+async def kiosk(runtime: Any) -> dict[str, str]:
+    return await make_api_key(runtime, "kiosk")
+
+
+@pytest.fixture
+async def validator(runtime: Any) -> dict[str, str]:
+    return await make_api_key(runtime, "validator")
+
+
+@pytest.fixture
+async def staff(runtime: Any) -> dict[str, str]:
+    return await make_api_key(runtime, "staff")
+
+
+@pytest.fixture
+def api(client: Any) -> TokensApi:
+    return TokensApi(client)

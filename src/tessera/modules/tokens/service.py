@@ -1,0 +1,352 @@
+"""Issuance: receipts, blind signing (JSON and RFC 9578), vouchers.
+
+Order of work in every minting call: validate the blinded inputs (cheap, before anything is
+consumed), take the allowance with one conditional UPDATE, sign in a worker thread, record the
+issuance (a count, never a token value), and append the audit row last. If signing fails the
+request's transaction rolls back and the allowance is not spent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import NoReturn
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+from prometheus_client import Counter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tessera.core import audit
+from tessera.core.db.base import utcnow
+from tessera.core.errors import AppError, BadRequest, Conflict, NotFound, Unprocessable
+from tessera.modules.tokens import crypto, formats
+from tessera.modules.tokens.keyring import IssuerKey
+from tessera.modules.tokens.payments import check_payment
+from tessera.modules.tokens.repository import TokensRepository
+from tessera.modules.tokens.schemas import (
+    CreateVoucherIn,
+    ReceiptOut,
+    VerifyReceiptIn,
+    VoucherBalanceOut,
+    VoucherCreatedOut,
+)
+from tessera.modules.tokens.state import Actor, TokensRuntime
+
+TOKENS_ISSUED = Counter("tessera_tokens_issued_total", "Tokens blind-signed", ["source"])
+
+VOUCHER_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no I, O, 0, 1: nothing to misread
+VOUCHER_LEN = 16
+VOUCHER_DEFAULT_LIFETIME = timedelta(days=365)
+WALLET_LEDGER_KIND = "TOKEN_PURCHASE"
+WALLET_REVENUE_ACCOUNT = "revenue:tokens"
+
+
+class InvalidBlindedToken(AppError):
+    status_code = 422
+    code = "invalid_blinded_token"
+    detail = "A blinded token must be exactly 256 bytes encoding a value below the modulus"
+
+
+class ReceiptUsedUp(Conflict):
+    code = "receipt_exhausted"
+    detail = "This receipt has no tokens left"
+
+
+class ReceiptAlreadyUsed(Conflict):
+    code = "receipt_already_used"
+    detail = "This receipt was already verified"
+
+
+class VoucherNotFound(NotFound):
+    code = "voucher_not_found"
+    detail = "Unknown voucher code"
+
+
+class SigningFailed(AppError):
+    status_code = 503
+    code = "signing_failed"
+    detail = "Signing failed its self-check; nothing was issued, please retry"
+
+
+@dataclass(frozen=True)
+class SignedBatch:
+    signatures: list[bytes]
+    key: IssuerKey
+    remaining: int
+
+
+def sign_batch(private_key: rsa.RSAPrivateKey, blinded: list[bytes]) -> list[bytes]:
+    """BlindSign each input (RFC 9474 §4.3, with its range and fault checks). Blocking."""
+    return [crypto.blind_sign(private_key, msg) for msg in blinded]
+
+
+def normalise_voucher_code(code: str) -> str | None:
+    """The 16 code characters without dashes or spaces, upper-cased; None if it cannot be one."""
+    raw = code.replace("-", "").replace(" ", "").upper()
+    if len(raw) != VOUCHER_LEN or any(ch not in VOUCHER_ALPHABET for ch in raw):
+        return None
+    return raw
+
+
+def voucher_code_hash(normalised: str) -> str:
+    return hashlib.sha256(b"tessera-voucher-v1:" + normalised.encode("ascii")).hexdigest()
+
+
+def new_voucher_code() -> str:
+    raw = "".join(secrets.choice(VOUCHER_ALPHABET) for _ in range(VOUCHER_LEN))
+    return "-".join(raw[i : i + 4] for i in range(0, VOUCHER_LEN, 4))
+
+
+class IssuanceService:
+    def __init__(self, session: AsyncSession, tokens: TokensRuntime) -> None:
+        self.session = session
+        self.tokens = tokens
+        self.config = tokens.config
+        self.repo = TokensRepository(session)
+
+    # --- receipts -------------------------------------------------------------------------------
+
+    async def verify_receipt(self, actor: Actor, body: VerifyReceiptIn) -> ReceiptOut:
+        payment = check_payment(body, actor, self.config)
+        receipt_id = await self.repo.insert_receipt(
+            provider=payment.provider,
+            provider_receipt_id=payment.provider_receipt_id,
+            owner=actor.owner,
+            user_id=actor.user_id,
+            amount_cents=payment.amount_cents,
+            currency=payment.currency,
+            tokens_allowed=payment.tokens_allowed,
+        )
+        if receipt_id is None:
+            raise ReceiptAlreadyUsed()
+        if payment.charge_wallet and payment.amount_cents is not None and actor.user_id:
+            await self._charge_wallet(actor.user_id, payment.amount_cents, receipt_id)
+        await audit.record(
+            self.session,
+            "receipt.verified",
+            **actor.audit_fields(),
+            target_type="tokens_receipt",
+            target_id=receipt_id,
+            details={
+                "provider": payment.provider,
+                "tokens_allowed": payment.tokens_allowed,
+                "amount_cents": payment.amount_cents,
+                "currency": payment.currency,
+            },
+        )
+        return ReceiptOut(receipt_id=receipt_id, tokens_allowed=payment.tokens_allowed)
+
+    async def _charge_wallet(self, user_id: str, amount_cents: int, receipt_id: str) -> None:
+        # Imported here: the ledger is a core part, and only this provider needs it.
+        from tessera.core.ledger import Ledger
+
+        await Ledger(self.session).charge_user(
+            user_id,
+            amount_cents,
+            self.config.currency,
+            kind=WALLET_LEDGER_KIND,
+            reference=receipt_id,
+            metadata={"receipt_id": receipt_id, "module": "tokens"},
+            to_account=WALLET_REVENUE_ACCOUNT,
+        )
+
+    # --- signing --------------------------------------------------------------------------------
+
+    async def choose_key(self, key_id_hex: str | None) -> IssuerKey:
+        now = utcnow()
+        if key_id_hex is None:
+            return await self.tokens.keyring.signing_key(self.session, now)
+        key = await self.tokens.keyring.by_key_id(self.session, bytes.fromhex(key_id_hex))
+        if key is None or not key.is_live(now) or key.sealed is None:
+            raise Unprocessable("key_id names no live issuer key", code="unknown_key")
+        return key
+
+    def check_blinded(self, key: IssuerKey, blinded: list[bytes]) -> None:
+        if len(blinded) > self.config.max_batch:
+            raise Unprocessable(
+                f"at most {self.config.max_batch} blinded tokens per request",
+                code="batch_too_large",
+            )
+        n = key.public_key.public_numbers().n
+        size = crypto.modulus_len(key.public_key)
+        for msg in blinded:
+            if len(msg) != size or not 0 < int.from_bytes(msg, "big") < n:
+                raise InvalidBlindedToken()
+
+    async def _sign(self, key: IssuerKey, blinded: list[bytes]) -> list[bytes]:
+        private_key = self.tokens.keyring.private_key(key)
+        try:
+            return await asyncio.to_thread(sign_batch, private_key, blinded)
+        except crypto.InvalidInput:
+            raise InvalidBlindedToken() from None
+        except crypto.SigningFailure:
+            raise SigningFailed() from None
+
+    async def sign_for_receipt(
+        self, actor: Actor, receipt_id: str, blinded: list[bytes], key_id_hex: str | None = None
+    ) -> SignedBatch:
+        key = await self.choose_key(key_id_hex)
+        self.check_blinded(key, blinded)
+        return await self._mint_from_receipt(actor, receipt_id, key, blinded)
+
+    async def _mint_from_receipt(
+        self, actor: Actor, receipt_id: str, key: IssuerKey, blinded: list[bytes]
+    ) -> SignedBatch:
+        remaining = await self.repo.consume_allowance(receipt_id, actor.owner, len(blinded))
+        if remaining is None:
+            receipt = await self.repo.receipt_for_owner(receipt_id, actor.owner)
+            if receipt is None:  # someone else's receipt looks exactly like a missing one
+                raise NotFound("Receipt not found", code="receipt_not_found")
+            left = receipt.tokens_allowed - receipt.tokens_minted
+            raise ReceiptUsedUp(
+                f"This receipt has {left} token(s) left; {len(blinded)} requested" if left else None
+            )
+        signatures = await self._sign(key, blinded)
+        await self.repo.add_issuance(
+            key_id=key.key_id_hex,
+            receipt_id=receipt_id,
+            token_count=len(blinded),
+            issued_by=actor.owner,
+        )
+        TOKENS_ISSUED.labels(source="receipt").inc(len(blinded))
+        await audit.record(
+            self.session,
+            "token.issued",
+            **actor.audit_fields(),
+            target_type="tokens_receipt",
+            target_id=receipt_id,
+            details={"count": len(blinded), "key_id": key.key_id_hex},
+        )
+        return SignedBatch(signatures, key, remaining)
+
+    async def token_request(self, actor: Actor, receipt_id: str, body: bytes) -> bytes:
+        """RFC 9578 §6.2: TokenRequest bytes in, TokenResponse bytes out (422 on any defect)."""
+        try:
+            request = formats.TokenRequest.decode(body)
+        except formats.FormatError as exc:
+            raise Unprocessable(
+                f"Malformed TokenRequest: {exc}", code="invalid_token_request"
+            ) from None
+        key = await self.tokens.keyring.live_by_truncated_id(
+            self.session, request.truncated_token_key_id, utcnow()
+        )
+        if key is None:
+            raise Unprocessable("TokenRequest names no live issuer key", code="unknown_key")
+        self.check_blinded(key, [request.blinded_msg])
+        batch = await self._mint_from_receipt(actor, receipt_id, key, [request.blinded_msg])
+        return formats.TokenResponse(batch.signatures[0]).encode()
+
+    # --- vouchers -------------------------------------------------------------------------------
+
+    async def create_voucher(self, actor: Actor, body: CreateVoucherIn) -> VoucherCreatedOut:
+        currency = (body.currency or self.config.currency).upper()
+        if currency != self.config.currency:
+            raise Unprocessable(
+                f"vouchers are sold in {self.config.currency}", code="unsupported_currency"
+            )
+        now = utcnow()
+        expires_at = body.expires_at or now + VOUCHER_DEFAULT_LIFETIME
+        if expires_at <= now:
+            raise Unprocessable("expires_at must be in the future", code="invalid_expiry")
+        code = new_voucher_code()
+        voucher = await self.repo.insert_voucher(
+            code_hash=voucher_code_hash(code.replace("-", "")),
+            currency=currency,
+            original_cents=body.balance_cents,
+            balance_cents=body.balance_cents,
+            expires_at=expires_at,
+            created_by=actor.owner,
+        )
+        await audit.record(
+            self.session,
+            "voucher.created",
+            **actor.audit_fields(),
+            target_type="tokens_voucher",
+            target_id=voucher.id,
+            details={
+                "balance_cents": body.balance_cents,
+                "currency": currency,
+                "staff_id": body.staff_id,
+            },
+        )
+        return VoucherCreatedOut(
+            voucher_code=code, balance=body.balance_cents, currency=currency, expires=expires_at
+        )
+
+    async def redeem_voucher(
+        self,
+        actor: Actor,
+        voucher_code: str,
+        amount_cents: int,
+        blinded: list[bytes],
+        key_id_hex: str | None = None,
+    ) -> tuple[SignedBatch, int]:
+        """Sign `blinded` paid from a voucher; (signatures, remaining balance in cents)."""
+        normalised = normalise_voucher_code(voucher_code)
+        if normalised is None:
+            raise VoucherNotFound()
+        key = await self.choose_key(key_id_hex)
+        self.check_blinded(key, blinded)
+        price = self.config.price_cents * len(blinded)
+        if amount_cents != price:
+            raise Unprocessable(
+                f"amount_cents must be {price} for {len(blinded)} token(s)", code="invalid_amount"
+            )
+        code_hash = voucher_code_hash(normalised)
+        now = utcnow()
+        debited = await self.repo.debit_voucher(code_hash, amount_cents, self.config.currency, now)
+        if debited is None:
+            await self._explain_voucher_refusal(code_hash, now)
+        voucher_id, remaining = debited
+        signatures = await self._sign(key, blinded)
+        await self.repo.add_issuance(
+            key_id=key.key_id_hex,
+            voucher_id=voucher_id,
+            token_count=len(blinded),
+            amount_cents=amount_cents,
+            issued_by=None if actor.kind == "anonymous" else actor.owner,
+        )
+        TOKENS_ISSUED.labels(source="voucher").inc(len(blinded))
+        await audit.record(
+            self.session,
+            "voucher.redeemed",
+            **actor.audit_fields(),
+            target_type="tokens_voucher",
+            target_id=voucher_id,
+            details={"amount_cents": amount_cents, "count": len(blinded), "remaining": remaining},
+        )
+        return SignedBatch(signatures, key, remaining), remaining
+
+    async def _explain_voucher_refusal(self, code_hash: str, now: datetime) -> NoReturn:
+        voucher = await self.repo.voucher_by_hash(code_hash)
+        if voucher is None:
+            raise VoucherNotFound()
+        if voucher.currency != self.config.currency:
+            raise BadRequest(
+                f"This voucher is in {voucher.currency}; tokens are sold in {self.config.currency}",
+                code="voucher_currency_mismatch",
+            )
+        if voucher.expires_at is not None and voucher.expires_at <= now:
+            raise BadRequest("This voucher has expired", code="voucher_expired")
+        raise BadRequest(
+            f"Insufficient voucher balance ({voucher.balance_cents} cents left)",
+            code="insufficient_balance",
+        )
+
+    async def voucher_balance(self, voucher_code: str) -> VoucherBalanceOut:
+        normalised = normalise_voucher_code(voucher_code)
+        voucher = (
+            await self.repo.voucher_by_hash(voucher_code_hash(normalised)) if normalised else None
+        )
+        if voucher is None:
+            raise VoucherNotFound()
+        return VoucherBalanceOut(
+            balance=voucher.balance_cents,
+            original_amount=voucher.original_cents,
+            currency=voucher.currency,
+            created_at=voucher.created_at,
+            expires_at=voucher.expires_at,
+        )

@@ -1,0 +1,56 @@
+"""Long-lived objects of the module (one set per process) and who is calling.
+
+`TokensRuntime` is built by the module's start-up hook and kept in `runtime.extras["tokens"]`.
+`Actor` is the module's own, small view of the authenticated caller, so that services do not
+depend on how the identity part represents principals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from tessera.modules.tokens.config import TokensConfig
+from tessera.modules.tokens.filters import BloomService
+from tessera.modules.tokens.keyring import KeyRing
+
+EXTRAS_KEY = "tokens"
+
+ActorKind = Literal["api_key", "user", "anonymous"]
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: ActorKind
+    id: str
+    role: str | None = None
+    is_admin: bool = False
+
+    @property
+    def owner(self) -> str:
+        """The ownership scope of receipts: "api_key:<id>" or "user:<id>"."""
+        return f"{self.kind}:{self.id}"
+
+    @property
+    def user_id(self) -> str | None:
+        return self.id if self.kind == "user" else None
+
+    @property
+    def api_key_id(self) -> str | None:
+        return self.id if self.kind == "api_key" else None
+
+    def audit_fields(self) -> dict[str, Any]:
+        if self.kind == "anonymous":
+            return {"actor_type": "anonymous", "actor_id": None}
+        return {"actor_type": self.kind, "actor_id": self.id}
+
+
+@dataclass
+class TokensRuntime:
+    config: TokensConfig
+    keyring: KeyRing
+    bloom: BloomService
+
+    @classmethod
+    def build(cls, config: TokensConfig) -> TokensRuntime:
+        return cls(config=config, keyring=KeyRing(config.kek), bloom=BloomService(config))
