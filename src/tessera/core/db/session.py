@@ -18,19 +18,24 @@ from tessera.core.db.engine import Database
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_database(request: Request) -> Database:
+def database_of(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
+async def get_database(request: Request) -> Database:
+    # async so FastAPI calls it inline instead of sending it to the thread pool
+    return database_of(request)
+
+
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    db = get_database(request)
+    db = database_of(request)
     async with db.session(write=request.method not in SAFE_METHODS) as session:
         yield session
 
 
 async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with get_database(request).session(write=False) as session:
+    async with database_of(request).session(write=False) as session:
         yield session
 
 

@@ -75,7 +75,7 @@ def state_of(runtime: Any) -> IdentityState:
     return state
 
 
-def get_identity(request: Request) -> IdentityState:
+async def get_identity(request: Request) -> IdentityState:
     return state_of(request.app.state.runtime)
 
 
