@@ -1,6 +1,4 @@
 import asyncio
-import subprocess
-import sys
 
 import pytest
 from sqlalchemy import select, text
@@ -10,6 +8,7 @@ from tessera.core.audit import AuditTrail, record
 from tessera.core.audit.models import AuditLog
 from tessera.core.context import RequestMeta, set_current_request
 from tessera.core.db.engine import Database
+from tests.helpers.cli import database_env, run_tessera
 
 
 async def write_rows(db: Database, count: int) -> None:
@@ -68,30 +67,16 @@ async def disable_guard(db: Database) -> None:
             await session.execute(text("DROP TRIGGER audit_logs_no_update"))
 
 
-def audit_verify(database_url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tessera", "audit", "verify"],
-        env={
-            "TESSERA_DATABASE_URL": database_url,
-            "PATH": "/usr/bin:/bin",
-            "TESSERA_LOG_LEVEL": "ERROR",
-        },
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 async def test_verify_names_the_first_edited_row(database_url: str) -> None:
     db = Database(database_url)
     await write_rows(db, 5)
-    intact = await asyncio.to_thread(audit_verify, database_url)
+    intact = await run_tessera("audit", "verify", env=database_env(database_url))
     assert intact.returncode == 0 and "intact: 5 rows" in intact.stdout
     await disable_guard(db)
     async with db.session() as session:
         await session.execute(text("UPDATE audit_logs SET details = '{\"i\": 99}' WHERE seq = 3"))
         edited_id = await session.scalar(select(AuditLog.id).where(AuditLog.seq == 3))
-    result = await asyncio.to_thread(audit_verify, database_url)
+    result = await run_tessera("audit", "verify", env=database_env(database_url))
     assert result.returncode == 1
     assert f"seq=3 id={edited_id}" in result.stderr
     await db.dispose()

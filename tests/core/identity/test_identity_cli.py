@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import re
 import subprocess
-import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +20,7 @@ from tessera.core.identity.cli import cli as identity_cli
 from tessera.core.identity.models import ApiKey, User
 from tessera.core.identity.secret_tokens import sha256_hex
 from tests.conftest import settings_env
+from tests.helpers.cli import run_tessera
 from tests.helpers.identity import login, register_and_login
 
 PRINTED_PASSWORD = re.compile(r"password[^:\n]*: (\S+)")
@@ -30,17 +30,7 @@ async def tessera(
     settings: Settings, *args: str, **extra_env: str
 ) -> subprocess.CompletedProcess[str]:
     """`tessera …` as a real process (what `make run` does)."""
-    env = {**settings_env(settings), "PATH": "/usr/bin:/bin", "TESSERA_LOG_LEVEL": "ERROR"}
-    env.update(extra_env)
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "tessera", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    return await run_tessera(*args, env={**settings_env(settings), **extra_env})
 
 
 WITH_PART_COMMANDS = typer.Typer()  # `tessera identity …`, as `main()` mounts it

@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
-import sys
-
 from sqlalchemy import text
 
 from tessera.core.db.base import new_uuid, utcnow
 from tessera.core.db.engine import Database
 from tessera.core.ledger import Ledger
+from tests.helpers.cli import database_env, run_tessera
 
 from .ledger_support import funded_wallet
-
-
-def ledger_check(database_url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tessera", "ledger", "check"],
-        env={
-            "TESSERA_DATABASE_URL": database_url,
-            "PATH": "/usr/bin:/bin",
-            "TESSERA_LOG_LEVEL": "ERROR",
-        },
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 async def some_activity(db: Database) -> tuple[str, str]:
@@ -46,7 +29,7 @@ async def some_activity(db: Database) -> tuple[str, str]:
 
 async def test_a_clean_ledger_passes(ledger_db: Database, database_url: str) -> None:
     await some_activity(ledger_db)
-    result = await asyncio.to_thread(ledger_check, database_url)
+    result = await run_tessera("ledger", "check", env=database_env(database_url))
     assert result.returncode == 0, result.stderr
     assert "ledger consistent: 4 accounts, 3 transactions, 6 entries" in result.stdout
 
@@ -58,7 +41,7 @@ async def test_a_balance_corrupted_by_hand_is_named(ledger_db: Database, databas
             text("UPDATE ledger_accounts SET balance = balance + 100 WHERE id = :id"),
             {"id": payee_wallet},
         )
-    result = await asyncio.to_thread(ledger_check, database_url)
+    result = await run_tessera("ledger", "check", env=database_env(database_url))
     assert result.returncode == 1
     assert f"account {payee_wallet}" in result.stderr
     assert "stored balance 1300, entries sum 1200" in result.stderr
@@ -89,7 +72,7 @@ async def test_a_forged_entry_is_named(ledger_db: Database, database_url: str, e
             ),
             {"id": new_uuid(), "txn": txn_id, "acc": payee_wallet, "now": utcnow()},
         )
-    result = await asyncio.to_thread(ledger_check, database_url)
+    result = await run_tessera("ledger", "check", env=database_env(database_url))
     assert result.returncode == 1
     assert f"transaction {txn_id} (FORGED): entries sum 500 over 1 entries" in result.stderr
     assert f"account {payee_wallet}" in result.stderr  # its entries no longer match its balance
