@@ -10,12 +10,13 @@ DELETE on both engines.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select, text
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.core.audit.models import AuditLog
@@ -105,6 +106,37 @@ class BrokenLink:
 class AuditTrail:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def search(
+        self,
+        *,
+        user_id: str | None = None,
+        action: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 20,
+        offset: int = 0,
+    ) -> tuple[Sequence[AuditLog], int]:
+        """Newest first. `user_id` matches the account concerned or the actor; an `action`
+        ending in `*` is a prefix (`auth.*`)."""
+        stmt = select(AuditLog)
+        if user_id:
+            stmt = stmt.where(or_(AuditLog.user_id == user_id, AuditLog.actor_id == user_id))
+        if action:
+            stmt = (
+                stmt.where(AuditLog.action.startswith(action.removesuffix("*"), autoescape=True))
+                if action.endswith("*")
+                else stmt.where(AuditLog.action == action)
+            )
+        if since:
+            stmt = stmt.where(AuditLog.created_at >= since)
+        if until:
+            stmt = stmt.where(AuditLog.created_at < until)
+        total = await self.session.scalar(select(func.count()).select_from(stmt.subquery()))
+        rows = await self.session.scalars(
+            stmt.order_by(AuditLog.seq.desc()).limit(limit).offset(offset)
+        )
+        return rows.all(), int(total or 0)
 
     async def _rows(self, batch: int = 1000) -> AsyncIterator[AuditLog]:
         after = 0

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.core.audit import record
-from tessera.core.audit.models import AuditLog
 from tessera.core.errors import BadRequest, NotFound
 from tessera.core.identity.models import User
 from tessera.core.identity.repository import IdentityRepository
@@ -84,18 +82,3 @@ async def end_user_sessions(
         details={"sessions_ended": len(ended)},
     )
     return len(ended)
-
-
-async def audit_logs(
-    session: AsyncSession,
-    *,
-    user_id: str | None,
-    action: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    limit: int,
-    offset: int,
-) -> tuple[Sequence[AuditLog], int]:
-    return await IdentityRepository(session).list_audit(
-        user_id=user_id, action=action, since=since, until=until, limit=limit, offset=offset
-    )

@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import CursorResult, Select, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tessera.core.audit.models import AuditLog
 from tessera.core.identity.models import (
     ApiKey,
     AuthSession,
@@ -234,36 +233,5 @@ class IdentityRepository:
         total = await self._count(stmt)
         rows = await self.session.scalars(
             stmt.order_by(ApiKey.created_at.desc(), ApiKey.id).limit(limit).offset(offset)
-        )
-        return rows.all(), total
-
-    # Audit log (read-only here; the audit part writes it) --------------------------------------
-
-    async def list_audit(
-        self,
-        *,
-        user_id: str | None,
-        action: str | None,
-        since: datetime | None,
-        until: datetime | None,
-        limit: int,
-        offset: int,
-    ) -> tuple[Sequence[AuditLog], int]:
-        stmt = select(AuditLog)
-        if user_id:
-            stmt = stmt.where(or_(AuditLog.user_id == user_id, AuditLog.actor_id == user_id))
-        if action:
-            stmt = (
-                stmt.where(AuditLog.action.startswith(action.removesuffix("*"), autoescape=True))
-                if action.endswith("*")
-                else stmt.where(AuditLog.action == action)
-            )
-        if since:
-            stmt = stmt.where(AuditLog.created_at >= since)
-        if until:
-            stmt = stmt.where(AuditLog.created_at < until)
-        total = await self._count(stmt)
-        rows = await self.session.scalars(
-            stmt.order_by(AuditLog.seq.desc()).limit(limit).offset(offset)
         )
         return rows.all(), total

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
+from tessera.core.audit import AuditTrail
 from tessera.core.db import DbSession
 from tessera.core.errors import error_responses
 from tessera.core.identity import admin_service, api_keys
@@ -93,8 +94,7 @@ async def audit_logs(
     offset: Offset = 0,
 ) -> AuditPage:
     """Newest first. Filters: the account concerned (or acting), action, time range."""
-    rows, total = await admin_service.audit_logs(
-        session,
+    rows, total = await AuditTrail(session).search(
         user_id=user_id,
         action=action,
         since=since,
