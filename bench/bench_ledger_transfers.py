@@ -17,22 +17,19 @@ import json
 import os
 import platform
 import random
-import socket
 import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
-import asyncpg
+from support import pg_admin, pg_database_url, pg_reachable
 
 from tessera.core.db.engine import Database
 from tessera.core.db.migrate import upgrade
 from tessera.core.identity.models import User
 from tessera.core.ledger import InsufficientFunds, Ledger
 
-PG_URL = os.environ.get("TESSERA_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 RESULTS = Path(__file__).parent / "results" / "bench_ledger_transfers.json"
 
 
@@ -90,29 +87,6 @@ async def measure(url: str, transfers: int, concurrency: int) -> dict[str, Any]:
     }
 
 
-async def pg_admin(sql: str) -> None:
-    parsed = urlparse(PG_URL)
-    conn = await asyncpg.connect(
-        host=parsed.hostname,
-        port=parsed.port or 5432,
-        user=parsed.username or "postgres",
-        database=parsed.path.lstrip("/") or "postgres",
-    )
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-def pg_reachable() -> bool:
-    parsed = urlparse(PG_URL)
-    try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 5432), 1):
-            return True
-    except OSError:
-        return False
-
-
 async def main(transfers: int, concurrency: int) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": f"{platform.machine()}, {os.cpu_count()} cores"}
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,8 +96,7 @@ async def main(transfers: int, concurrency: int) -> dict[str, Any]:
         name = f"tessera_bench_{uuid.uuid4().hex[:8]}"
         await pg_admin(f'CREATE DATABASE "{name}"')
         try:
-            netloc = urlparse(PG_URL).netloc
-            url = f"postgresql+asyncpg://{netloc}/{name}"
+            url = pg_database_url(name)
             results["postgresql"] = await measure(url, transfers, concurrency)
         finally:
             await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -20,7 +20,6 @@ import json
 import os
 import platform
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,17 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+from support import start_server
 
 RESULTS = Path(__file__).parent / "results" / "bench_login_healthz.json"
 PASSWORD = "correct-horse-battery-staple-42"
 PARALLEL_LOGINS = 20
 TIMING_SAMPLES = 60
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -59,8 +53,7 @@ def summary(values_ms: list[float]) -> dict[str, float]:
     }
 
 
-def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
+def start_sqlite_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     env = {
         **os.environ,
         "TESSERA_ENV": "test",
@@ -79,23 +72,7 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     subprocess.run(
         [sys.executable, "-m", "tessera", "migrate"], env=env, check=True, capture_output=True
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tessera", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx2.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return proc, base
-        except httpx2.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
+    return start_server(env)
 
 
 async def timed(client: httpx2.AsyncClient, method: str, url: str, **kwargs: Any) -> float:
@@ -182,7 +159,7 @@ async def run(base: str) -> dict[str, Any]:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        proc, base = start_server(Path(tmp))
+        proc, base = start_sqlite_server(Path(tmp))
         try:
             figures = asyncio.run(run(base))
         finally:

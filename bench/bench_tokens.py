@@ -26,10 +26,8 @@ import os
 import platform
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -37,11 +35,10 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
-import asyncpg
 import httpx2
 from sqlalchemy import text
+from support import pg_admin, pg_database_url, start_server
 
 from tessera.client import tokens as sdk
 from tessera.core.config import Settings
@@ -52,7 +49,6 @@ from tessera.modules.tokens import crypto, keys
 from tessera.modules.tokens.config import TokensConfig
 from tessera.modules.tokens.keyring import store_key
 
-PG_URL = os.environ.get("TESSERA_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SECRET = "bench-secret-key-that-is-long-enough-0123456789"
 RESULTS = Path(__file__).parent / "results"
 CHALLENGE = sdk.TokenChallenge("bench.tessera.test")
@@ -64,30 +60,6 @@ def b64(data: bytes) -> str:
 
 
 # --- scaffolding -------------------------------------------------------------------------------
-
-
-async def pg_admin(sql: str) -> None:
-    parsed = urlparse(PG_URL)
-    conn = await asyncpg.connect(
-        host=parsed.hostname,
-        port=parsed.port or 5432,
-        user=parsed.username or "postgres",
-        database=parsed.path.lstrip("/") or "postgres",
-    )
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-def db_url(name: str) -> str:
-    return f"postgresql+asyncpg://{urlparse(PG_URL).netloc}/{name}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def server_env(url: str, data_dir: Path) -> dict[str, str]:
@@ -128,25 +100,8 @@ async def prepare(url: str, private_key: Any) -> dict[str, dict[str, str]]:
     return headers
 
 
-def start_server(url: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tessera", "serve", "--port", str(port)],
-        env=server_env(url, data_dir),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx2.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx2.HTTPError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        raise RuntimeError("server did not start")
+def start_pinned_server(url: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    proc, base = start_server(server_env(url, data_dir))
     pin(proc.pid, SERVER_CPU)
     return proc, base
 
@@ -331,13 +286,13 @@ async def main(quick: bool) -> dict[str, Any]:
     issuer = sdk.IssuerKey(private_key.public_key())
     name = f"tessera_bench_{uuid.uuid4().hex[:8]}"
     await pg_admin(f'CREATE DATABASE "{name}"')
-    url = db_url(name)
+    url = pg_database_url(name)
     data_dir = Path(tempfile.mkdtemp(prefix=f"{name}-"))  # the server's scratch data dir
     proc = None
     try:
         await asyncio.to_thread(upgrade, url)
         roles = await prepare(url, private_key)
-        proc, base = start_server(url, data_dir)
+        proc, base = start_pinned_server(url, data_dir)
 
         pending = [sdk.request_token(issuer, CHALLENGE) for _ in range(n_redeem)]
         blinded = [p.blinded_msg for p in pending]
