@@ -21,7 +21,7 @@ from tessera.core.db import DbSession
 from tessera.core.errors import Forbidden
 from tessera.core.identity.deps import ApiKeyIdentity, ApiKeyPrincipal, Caller, Principal
 from tessera.core.identity.state import IdentityDep
-from tessera.core.ratelimit import RateLimiter, client_ip
+from tessera.core.ratelimit import RateLimiterDep, client_ip
 from tessera.modules.tokens.state import EXTRAS_KEY, Actor, TokensRuntime
 
 VOUCHER_RATE_LIMIT = "120/minute"  # per caller; anonymous callers are keyed by IP
@@ -36,13 +36,7 @@ async def get_tokens(request: Request) -> TokensRuntime:
     return tokens
 
 
-async def get_limiter(request: Request) -> RateLimiter:
-    limiter: RateLimiter = request.app.state.runtime.limiter
-    return limiter
-
-
 TokensDep = Annotated[TokensRuntime, Depends(get_tokens)]
-LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
 
 
 def actor_of(principal: Principal) -> Actor:
@@ -86,7 +80,7 @@ async def staff_or_admin(principal: Annotated[Principal, Depends(_staff_or_user)
 
 
 async def voucher_holder(
-    request: Request, session: DbSession, identity: IdentityDep, limiter: LimiterDep
+    request: Request, session: DbSession, identity: IdentityDep, limiter: RateLimiterDep
 ) -> Actor:
     """A kiosk or user if credentials are sent (and then they must be valid), else anonymous."""
     if request.headers.get("authorization"):

@@ -21,10 +21,10 @@ from tessera.core.db.base import utcnow
 from tessera.core.errors import AppError, error_responses
 from tessera.core.idempotency import Idempotency
 from tessera.core.identity.deps import AdminUser
+from tessera.core.ratelimit import RateLimiterDep
 from tessera.modules.tokens import keys
 from tessera.modules.tokens.deps import (
     KioskActor,
-    LimiterDep,
     StaffOrAdmin,
     TokensDep,
     ValidatorActor,
@@ -92,7 +92,7 @@ def _cached(request: Request, body: bytes, media_type: str, cache_control: str) 
     return Response(body, media_type=media_type, headers=headers)
 
 
-async def _enforce_sign_limit(limiter: LimiterDep, tokens: TokensDep, actor: Actor) -> None:
+async def _enforce_sign_limit(limiter: RateLimiterDep, tokens: TokensDep, actor: Actor) -> None:
     await limiter.enforce(
         "tokens_sign",
         tokens.config.sign_rate_limit,
@@ -174,7 +174,7 @@ async def token_request(
     actor: KioskActor,
     session: DbSession,
     tokens: TokensDep,
-    limiter: LimiterDep,
+    limiter: RateLimiterDep,
 ) -> Response:
     """RFC 9578 issuance: one token from the receipt's allowance per TokenRequest."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -219,7 +219,7 @@ async def sign_blinded(
     idem: Idempotency,
     session: DbSession,
     tokens: TokensDep,
-    limiter: LimiterDep,
+    limiter: RateLimiterDep,
 ) -> Response:
     """Blind-sign one (`blinded_token`) or several (`blinded_tokens`) from a receipt."""
     await _enforce_sign_limit(limiter, tokens, actor)
