@@ -6,15 +6,24 @@ fails at once with "database is locked" whatever the busy timeout. So the driver
 transaction handling is switched off and we emit `BEGIN` ourselves: `BEGIN IMMEDIATE` for write
 sessions (the write lock is taken up front, waiting politely on the busy timeout), plain
 `BEGIN` for read sessions. On PostgreSQL both kinds are ordinary READ COMMITTED transactions.
+
+Pooled PostgreSQL connections are checked before use only when they sat idle for more than
+IDLE_PING_SECONDS. SQLAlchemy's `pool_pre_ping` would check every checkout, which with asyncpg
+costs three round trips (BEGIN, a ping, ROLLBACK) per transaction: more than a typical
+request's own statements. A busy connection has just proved itself; an idle one may have been
+cut by a server restart or a firewall, and a failed ping replaces it before anyone sees an
+error. A connection that dies while in use fails that one transaction, and SQLAlchemy then
+discards the rest of the pool, so the next checkouts start fresh.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
@@ -26,6 +35,7 @@ from sqlalchemy.ext.asyncio import (
 
 WRITE_OPTION = "tessera_write"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+IDLE_PING_SECONDS = 5.0
 
 
 class Database:
@@ -43,10 +53,12 @@ class Database:
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         else:
-            kwargs |= {"pool_size": pool_size, "max_overflow": max_overflow, "pool_pre_ping": True}
+            kwargs |= {"pool_size": pool_size, "max_overflow": max_overflow}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
+        else:
+            _ping_idle_connections(self.engine)
         self._write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
         self.read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.write_sessions = async_sessionmaker(self._write_engine, expire_on_commit=False)
@@ -92,6 +104,26 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def _on_begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get(WRITE_OPTION, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _ping_idle_connections(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+    dialect = sync_engine.dialect
+
+    @event.listens_for(sync_engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return  # new, or in use moments ago
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            # The pool discards this connection and checks out another (up to three tries).
+            raise exc.DisconnectionError(f"idle connection failed its ping: {error}") from error
 
 
 def insert_for(dialect_name: str, table: Any) -> Any:
