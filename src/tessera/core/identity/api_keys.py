@@ -1,5 +1,10 @@
 """Service principals: API keys with a role (`kiosk`, `validator`, `staff` …), shown once and
-stored as SHA-256. Callers send `Authorization: ApiKey <key>`."""
+stored as SHA-256. Callers send `Authorization: ApiKey <key>`.
+
+Authentication is a read of its own (the API-key cache, else a short read session), not part
+of the request's unit of work: a request that spends tokens through a shared group commit
+must not hold a write transaction while it waits for it (on SQLite that would be a deadlock).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.core.audit import record
 from tessera.core.db.base import utcnow
+from tessera.core.db.engine import Database
 from tessera.core.errors import NotFound, Unprocessable
+from tessera.core.identity.api_key_cache import ApiKeyCache, ApiKeyIdentity
 from tessera.core.identity.models import ApiKey
 from tessera.core.identity.repository import IdentityRepository
 from tessera.core.identity.secret_tokens import new_secret, sha256_hex
@@ -66,10 +73,25 @@ async def create_api_key(
     return key, plaintext
 
 
-async def authenticate_api_key(session: AsyncSession, plaintext: str) -> ApiKey | None:
+async def authenticate_api_key(
+    db: Database, cache: ApiKeyCache, plaintext: str
+) -> ApiKeyIdentity | None:
+    """The live key behind `plaintext`, or None (unknown or revoked)."""
     if not plaintext.startswith(KEY_PREFIX) or len(plaintext) > MAX_KEY_LENGTH:
         return None
-    return await IdentityRepository(session).live_api_key_by_hash(sha256_hex(plaintext))
+    key_hash = sha256_hex(plaintext)
+    cached = await cache.get(key_hash)
+    if cached == "revoked":
+        return None
+    if cached is not None:
+        return cached
+    async with db.session(write=False) as session:
+        key = await IdentityRepository(session).live_api_key_by_hash(key_hash)
+    if key is None:
+        return None
+    identity = ApiKeyIdentity(id=key.id, name=key.name, role=key.role)
+    await cache.remember(key_hash, identity)
+    return identity
 
 
 async def list_api_keys(
@@ -80,10 +102,13 @@ async def list_api_keys(
     )
 
 
-async def revoke_api_key(session: AsyncSession, key_id: str, *, revoked_by: str) -> ApiKey:
+async def revoke_api_key(
+    session: AsyncSession, cache: ApiKeyCache, key_id: str, *, revoked_by: str
+) -> ApiKey:
     key = await IdentityRepository(session).get_api_key(key_id)
     if key is None:
         raise NotFound("API key not found", code="api_key_not_found")
+    await cache.revoke(key.key_hash)  # before the commit, and again if already revoked
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         actor_type, actor_id = _actor(revoked_by)

@@ -174,8 +174,8 @@ def revoke_key(key_id: str) -> None:
     """Revoke an API key."""
 
     async def work(runtime: Any) -> None:
-        async with runtime.db.session() as session:
-            await api_keys.revoke_api_key(session, key_id, revoked_by="cli")
+        async with identity_session(runtime) as (session, state):
+            await api_keys.revoke_api_key(session, state.api_keys, key_id, revoked_by="cli")
 
     _run(work)
     typer.echo(f"api key {key_id} revoked")

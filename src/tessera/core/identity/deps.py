@@ -20,11 +20,14 @@ from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.core.db import DbSession
+from tessera.core.db.engine import Database
+from tessera.core.db.session import database_of
 from tessera.core.errors import Forbidden, Unauthorized
+from tessera.core.identity.api_key_cache import ApiKeyIdentity as ApiKeyIdentity
 from tessera.core.identity.api_keys import authenticate_api_key
 from tessera.core.identity.models import User
 from tessera.core.identity.sessions import authenticate_access
-from tessera.core.identity.state import IdentityDep, IdentityState
+from tessera.core.identity.state import IdentityDep, IdentityState, state_of
 
 # Both read the Authorization header; they exist so that /docs offers the two schemes.
 bearer_scheme = OAuth2PasswordBearer(tokenUrl="/auth/login", scheme_name="Bearer", auto_error=False)
@@ -37,13 +40,6 @@ api_key_scheme = APIKeyHeader(
 
 NOT_AUTHENTICATED = "Not authenticated"
 INVALID_API_KEY = "Invalid API key"
-
-
-@dataclass(frozen=True)
-class ApiKeyIdentity:
-    id: str
-    name: str
-    role: str
 
 
 @dataclass(frozen=True)
@@ -71,15 +67,15 @@ async def _user_from_bearer(
 
 
 async def _api_key_from_header(
-    request: Request, session: AsyncSession, credentials: str, roles: tuple[str, ...]
+    request: Request, db: Database, state: IdentityState, credentials: str, roles: tuple[str, ...]
 ) -> ApiKeyIdentity:
-    key = await authenticate_api_key(session, credentials) if credentials else None
+    key = await authenticate_api_key(db, state.api_keys, credentials) if credentials else None
     if key is None:
         raise Unauthorized(INVALID_API_KEY, code="invalid_api_key")
     if key.role not in roles:
         raise Forbidden("This API key's role may not do that", code="api_key_role_forbidden")
     request.state.principal = f"api_key:{key.id}"
-    return ApiKeyIdentity(id=key.id, name=key.name, role=key.role)
+    return key
 
 
 async def current_user(
@@ -109,14 +105,17 @@ def ApiKeyPrincipal(*roles: str) -> Callable[..., Awaitable[ApiKeyIdentity]]:
     allowed = tuple(roles)
 
     async def api_key_principal(
-        request: Request,
-        session: DbSession,
-        _header: Annotated[str | None, Depends(api_key_scheme)],
+        request: Request, _header: Annotated[str | None, Depends(api_key_scheme)]
     ) -> ApiKeyIdentity:
         scheme, credentials = _split_authorization(request)
         if scheme != "apikey":
             raise Unauthorized(INVALID_API_KEY, code="invalid_api_key")
-        return await _api_key_from_header(request, session, credentials, allowed)
+        # Database and identity state straight from the app rather than as sub-dependencies:
+        # machines call this on every request, and each dependency FastAPI solves costs.
+        state = state_of(request.app.state.runtime)
+        return await _api_key_from_header(
+            request, database_of(request), state, credentials, allowed
+        )
 
     api_key_principal.__name__ = f"api_key_principal_{'_'.join(allowed) or 'any'}"
     return api_key_principal
@@ -136,7 +135,9 @@ def Caller(*roles: str, allow_users: bool = True) -> Callable[..., Awaitable[Pri
     ) -> Principal:
         scheme, credentials = _split_authorization(request)
         if scheme == "apikey" and allowed:
-            key = await _api_key_from_header(request, session, credentials, allowed)
+            key = await _api_key_from_header(
+                request, database_of(request), state, credentials, allowed
+            )
             return Principal(kind="api_key", id=key.id, role=key.role, user=None)
         if scheme == "bearer" and allow_users and credentials:
             user = await _user_from_bearer(request, session, state, credentials)

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from tessera.core.config import Settings
+from tessera.core.identity.api_key_cache import ApiKeyCache, NoApiKeyCache, RedisApiKeyCache
 from tessera.core.identity.jwt_tokens import LEEWAY_SECONDS, JwtConfig
 from tessera.core.identity.mailer import Mailer, build_mailer
 from tessera.core.identity.passwords import PasswordHasher
@@ -27,6 +28,7 @@ class IdentityState:
     settings: Settings
     hasher: PasswordHasher
     sessions: SessionCache
+    api_keys: ApiKeyCache
     mailer: Mailer
     jwt: JwtConfig
 
@@ -42,17 +44,21 @@ class IdentityState:
     def build(cls, runtime: Any) -> IdentityState:
         settings: Settings = runtime.settings
         tombstone_ttl = settings.access_token_expire_minutes * 60 + LEEWAY_SECONDS + 60
-        sessions: SessionCache = (
-            RedisSessionCache(runtime.redis, settings.redis_prefix, tombstone_ttl)
-            if runtime.redis is not None  # shared by every replica, the worker and the CLI
-            else NoSessionCache()  # ask the database every time (see session_cache)
-        )
+        # Shared by every replica, the worker and the CLI; without Redis, ask the database
+        # every time (see session_cache and api_key_cache).
+        sessions: SessionCache = NoSessionCache()
+        api_keys: ApiKeyCache = NoApiKeyCache()
+        if runtime.redis is not None:
+            prefix = settings.redis_prefix
+            sessions = RedisSessionCache(runtime.redis, prefix, tombstone_ttl)
+            api_keys = RedisApiKeyCache(runtime.redis, prefix, tombstone_ttl)
         return cls(
             settings=settings,
             hasher=PasswordHasher(
                 fast=settings.password_hash_fast, concurrency=settings.password_hash_concurrency
             ),
             sessions=sessions,
+            api_keys=api_keys,
             mailer=build_mailer(settings),
             jwt=JwtConfig(
                 secret=settings.jwt_secret(),

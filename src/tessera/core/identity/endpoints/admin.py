@@ -138,7 +138,11 @@ async def list_api_keys(
 
 
 @router.delete("/api-keys/{key_id}", response_model=ApiKeyOut, responses=error_responses(404))
-async def revoke_api_key(key_id: str, admin: AdminUser, session: DbSession) -> ApiKeyOut:
-    """Revoke a key: it fails from the next request on."""
-    key = await api_keys.revoke_api_key(session, key_id, revoked_by=f"user:{admin.id}")
+async def revoke_api_key(
+    key_id: str, admin: AdminUser, session: DbSession, identity: IdentityDep
+) -> ApiKeyOut:
+    """Revoke a key: it fails from the next request on, on every replica."""
+    key = await api_keys.revoke_api_key(
+        session, identity.api_keys, key_id, revoked_by=f"user:{admin.id}"
+    )
     return ApiKeyOut.model_validate(key)
