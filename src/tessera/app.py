@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 import tessera
-from tessera.components import all_parts
+from tessera.components import all_parts, core_parts
 from tessera.core import health
 from tessera.core.config import SchedulerMode, Settings, get_settings
 from tessera.core.docs import install_offline_docs
@@ -21,6 +21,7 @@ from tessera.core.jobs import Scheduler
 from tessera.core.logging import configure_logging
 from tessera.core.middleware import (
     BodyLimitMiddleware,
+    PathAliasMiddleware,
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
@@ -87,11 +88,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_offline_docs(app)
     app.include_router(health.router)
-    for part in parts:
+    # FastAPI checks routes in order, a few microseconds each, so the product modules' routes
+    # (kiosks and validators, many calls a second) come before the core's auth and admin
+    # routes (people). No two parts share a method and path, so the order changes nothing else.
+    core_names = {spec.name for spec in core_parts()}
+    for part in sorted(parts, key=lambda part: part.name in core_names):
         for router in part.routers:
             app.include_router(router)
 
     # Outermost last: CORS wraps everything so that error responses carry its headers too.
+    aliases = {alias: path for part in parts for alias, path in part.path_aliases.items()}
+    if aliases:
+        app.add_middleware(PathAliasMiddleware, aliases=aliases)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)

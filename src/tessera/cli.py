@@ -53,6 +53,7 @@ def serve(
         port=port,
         reload=reload,
         log_config=None,
+        access_log=False,  # RequestContextMiddleware writes the access log, with request ids
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
     )

@@ -205,3 +205,26 @@ async def test_streamed_body_over_the_limit_is_413(database_url: str, tmp_path: 
     finally:
         await http.aclose()
         await manager.__aexit__(None, None, None)
+
+
+async def test_every_route_has_its_own_method_and_path(app: Any) -> None:
+    """Parts' routers are included in traffic order; that is safe only because no two
+    routes answer the same method and path."""
+    from fastapi.routing import APIRoute, iter_route_contexts
+
+    seen: dict[tuple[str, str], str] = {}
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if not isinstance(route, APIRoute):
+            continue
+        for method in route.methods:
+            key = (method, context.path)
+            assert key not in seen, f"{key} is served by {seen[key]} and {route.name}"
+            seen[key] = route.name
+    assert ("POST", "/v1/redeem") in seen and ("POST", "/auth/login") in seen
+
+
+async def test_path_aliases_serve_only_whole_prefixes(client: httpx2.AsyncClient) -> None:
+    assert (await client.post("/api/v1/auth/login", json={})).status_code == 422  # /auth/login
+    unknown = await client.post("/api/v1/authx/login", json={})
+    assert unknown.status_code == 404 and unknown.json()["error"] == "not_found"

@@ -171,3 +171,32 @@ class BodyLimitMiddleware:
 async def _send_too_large(scope: Scope, receive: Receive, send: Send) -> None:
     error = PayloadTooLarge()
     await JSONResponse(error_body(error.detail, error.code), 413)(scope, receive, send)
+
+
+class PathAliasMiddleware:
+    """Serve a prefix under other names: `/api/v1/auth/login` is handled as `/auth/login`.
+
+    One set of routes answers at every alias, so route matching stays as cheap as it is for
+    one copy, and the schema documents the canonical path only. The original path is kept in
+    `scope["tessera.alias_of"]` for logs.
+    """
+
+    def __init__(self, app: ASGIApp, aliases: dict[str, str]) -> None:
+        self.app = app
+        # Longest alias first, so that /api/v1/auth wins over a shorter alias of it.
+        self.aliases = sorted(aliases.items(), key=lambda kv: -len(kv[0]))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            path: str = scope["path"]
+            for alias, target in self.aliases:
+                if path == alias or path.startswith(alias + "/"):
+                    rewritten = target + path[len(alias) :]
+                    scope = {
+                        **scope,
+                        "path": rewritten,
+                        "raw_path": rewritten.encode(),
+                        "tessera.alias_of": path,
+                    }
+                    break
+        await self.app(scope, receive, send)

@@ -6,7 +6,7 @@ A module's `__init__.py` exposes `module = ModuleSpec(...)`; the app assembles t
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,3 +27,5 @@ class ModuleSpec:
     # Idempotent first-run set-up for `tessera bootstrap` (`make run`): first admin, keys …
     on_bootstrap: Sequence[StartupHook] = field(default_factory=tuple)
     cli: Any = None  # a `typer.Typer` added to the `tessera` command under `name`
+    # Other prefixes that serve the same routes: {"/api/v1/auth": "/auth"} (not in the schema).
+    path_aliases: Mapping[str, str] = field(default_factory=dict)

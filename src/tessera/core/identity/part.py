@@ -11,7 +11,8 @@ from tessera.core.modules import ModuleSpec
 
 module = ModuleSpec(
     name="identity",
-    routers=[*auth.mounted(), admin.router],
+    routers=[auth.router, admin.router],
+    path_aliases=auth.ALIASES,
     jobs=[PURGE_EXPIRED_SESSIONS],
     on_startup=[install],
     on_bootstrap=[create_first_admin],

@@ -1,5 +1,5 @@
-"""The auth API. One router, mounted at /auth (documented) and at /api/auth and /api/v1/auth
-(the seeds' clients; hidden from the schema)."""
+"""The auth API at /auth, also served at /api/auth and /api/v1/auth for the seeds' clients
+(path aliases: the same routes, documented once)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ from tessera.core.identity.sessions import TokenPair, rotate_refresh_token
 from tessera.core.identity.state import IdentityDep
 from tessera.core.ratelimit import RateLimiterDep
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"])
+ALIASES = {"/api/auth": "/auth", "/api/v1/auth": "/auth"}
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 LOGIN_BODY: dict[str, Any] = {
@@ -254,13 +255,3 @@ async def end_session(
     """End one of this account's sessions (another account's answers 404)."""
     await account_service.end_own_session(session, identity, user, session_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-def mounted() -> list[APIRouter]:
-    """The auth router at its three prefixes; only /auth appears in the OpenAPI schema."""
-    routers = []
-    for prefix, documented in (("/auth", True), ("/api/auth", False), ("/api/v1/auth", False)):
-        wrapper = APIRouter()
-        wrapper.include_router(router, prefix=prefix, include_in_schema=documented)
-        routers.append(wrapper)
-    return routers
