@@ -25,7 +25,7 @@ log = structlog.get_logger("tessera.tokens")
 async def _start(runtime: Any) -> None:
     """Build the key ring and filter cache; in development, make sure a key exists."""
     config = TokensConfig.from_settings(runtime.settings)  # refuses production without a KEK
-    runtime.extras[EXTRAS_KEY] = TokensRuntime.build(config)
+    runtime.extras[EXTRAS_KEY] = TokensRuntime.build(config, runtime.db)
     if runtime.settings.env is Environment.development:
         try:
             created = await ensure_live_key(runtime.db, config.kek, config.key_lifetime)

@@ -18,6 +18,7 @@ from fastapi.responses import Response
 from tessera.core.config import Settings
 from tessera.core.db import DbSession
 from tessera.core.db.base import utcnow
+from tessera.core.db.session import DatabaseDep
 from tessera.core.errors import AppError, error_responses
 from tessera.core.idempotency import Idempotency
 from tessera.core.identity.deps import AdminUser
@@ -32,7 +33,7 @@ from tessera.modules.tokens.deps import (
     VoucherHolder,
 )
 from tessera.modules.tokens.keyring import IssuerKey
-from tessera.modules.tokens.redemption import RedemptionService
+from tessera.modules.tokens.redemption import RedemptionService, redeem_online
 from tessera.modules.tokens.schemas import (
     BloomOut,
     CreateVoucherIn,
@@ -241,15 +242,18 @@ async def sign_blinded(
     responses=error_responses(401, 403, 422),
 )
 async def redeem(
-    body: RedeemIn, actor: ValidatorActor, session: DbSession, tokens: TokensDep
-) -> RedeemOut:
+    body: RedeemIn, actor: ValidatorActor, db: DatabaseDep, tokens: TokensDep
+) -> Response:
     """Spend a ticket exactly once: `accepted`, or `rejected` with `spent|invalid|expired`."""
-    reason = await RedemptionService(session, tokens).redeem(
-        actor, body.token, body.signature, body.validator_id
-    )
-    if reason is None:
-        return RedeemOut(status="accepted")
-    return RedeemOut(status="rejected", reason=reason)
+    reason = await redeem_online(db, tokens, actor, body.token, body.signature, body.validator_id)
+    return Response(_REDEEM_ANSWERS[reason], media_type="application/json")
+
+
+# The four possible answers, rendered once (a gate asks many times a second).
+_REDEEM_ANSWERS = {
+    reason: RedeemOut(status="rejected", reason=reason).model_dump_json(exclude_none=True).encode()
+    for reason in ("spent", "invalid", "expired")
+} | {None: RedeemOut(status="accepted").model_dump_json(exclude_none=True).encode()}
 
 
 @router.get(

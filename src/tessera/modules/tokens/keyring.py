@@ -88,6 +88,11 @@ class IssuerKey:
         )
 
 
+#: Where a reload reads: the caller's session, or (for a caller that has none, such as an
+#: online redemption) the database, through a short read session of the ring's own.
+KeySource = AsyncSession | Database
+
+
 class KeyRing:
     """Per-process cache of the key rows. Reloads read through the caller's session, so a
     request never needs a second connection (on SQLite a second connection while holding the
@@ -102,10 +107,13 @@ class KeyRing:
     def invalidate(self) -> None:
         self._loaded_at = float("-inf")
 
-    async def _reload(self, session: AsyncSession) -> None:
+    async def _reload(self, session: KeySource) -> None:
         # No lock on purpose: two concurrent reloads are harmless (each swaps in a whole new
         # dict), while a lock held across a query could make a request that already holds
         # SQLite's write lock wait for one that is queueing for it.
+        if isinstance(session, Database):  # a caller without a session: a short read of ours
+            async with session.session(write=False) as own:
+                return await self._reload(own)
         ring: dict[bytes, IssuerKey] = {}
         for row in await TokensRepository(session).all_keys():
             try:
@@ -115,7 +123,7 @@ class KeyRing:
         self._keys = ring
         self._loaded_at = time.monotonic()
 
-    async def _fresh(self, session: AsyncSession) -> dict[bytes, IssuerKey]:
+    async def _fresh(self, session: KeySource) -> dict[bytes, IssuerKey]:
         if time.monotonic() - self._loaded_at > REFRESH_SECONDS:
             await self._reload(session)
         return self._keys
@@ -123,7 +131,7 @@ class KeyRing:
     async def all(self, session: AsyncSession) -> list[IssuerKey]:
         return list((await self._fresh(session)).values())
 
-    async def by_key_id(self, session: AsyncSession, key_id: bytes) -> IssuerKey | None:
+    async def by_key_id(self, session: KeySource, key_id: bytes) -> IssuerKey | None:
         ring = await self._fresh(session)
         key = ring.get(key_id)
         if key is None and time.monotonic() - self._loaded_at > MISS_RELOAD_SECONDS:

@@ -1,9 +1,12 @@
 """Redemption, online and offline, and revocation.
 
 A ticket is checked in this order: structure, key (by the full token_key_id), strict RSASSA-PSS
-signature (canonical, salt 48), key validity at the time of the spend, and finally one
-`INSERT … ON CONFLICT DO NOTHING` on its spent key that also skips revoked tokens. The
-insert is the whole double-spend defence: it is atomic on both engines and across replicas.
+signature (canonical, salt 48), key validity at the time of the spend, and finally the spend:
+revoked keys are looked up, and every other key goes into one `INSERT … ON CONFLICT DO NOTHING
+RETURNING` whose returned keys are the first spends. The insert is the whole double-spend
+defence: it is atomic on both engines and across replicas. Online redemptions are written by a
+group commit (`tessera.core.db.group_commit`): concurrent requests share one transaction, and
+each answer waits for that commit.
 
 Offline policy (POST /v1/sync_offline): a validator may accept a ticket while offline against
 its last Bloom filter and must sync it within TESSERA_TOKENS_OFFLINE_SYNC_GRACE_HOURS of the
@@ -25,10 +28,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.core import audit
 from tessera.core.db.base import utcnow
+from tessera.core.db.engine import Database
 from tessera.core.errors import Unprocessable
 from tessera.modules.tokens import crypto, formats
-from tessera.modules.tokens.keyring import IssuerKey
-from tessera.modules.tokens.repository import TokensRepository
+from tessera.modules.tokens.keyring import IssuerKey, KeyRing, KeySource
+from tessera.modules.tokens.repository import Spend, TokensRepository
 from tessera.modules.tokens.schemas import (
     ConflictOut,
     DoubleSpendOut,
@@ -88,57 +92,73 @@ def signature_ok(candidate: Candidate) -> bool:
     )
 
 
+async def find_candidate(
+    source: KeySource, keyring: KeyRing, token: bytes, signature: bytes | None
+) -> Candidate | None:
+    parts = split_token(token, signature)
+    if parts is None:
+        return None
+    token_input, authenticator = parts
+    try:
+        parsed = formats.TokenInput.decode(token_input)
+    except formats.FormatError:
+        return None
+    key = await keyring.by_key_id(source, parsed.token_key_id)
+    return None if key is None else Candidate(token_input, authenticator, key)
+
+
+# --- online ------------------------------------------------------------------------------------
+
+
+async def redeem_online(
+    db: Database,
+    tokens: TokensRuntime,
+    actor: Actor,
+    token: bytes,
+    signature: bytes | None,
+    validator_id: str,
+) -> Reason | None:
+    """None when accepted, else the rejection reason.
+
+    No request transaction: the key ring is in memory (it reloads through a short read of its
+    own), and the spend is written by the module's group commit, shared with concurrent
+    redemptions and committed before this returns.
+    """
+    now = utcnow()
+    candidate = await find_candidate(db, tokens.keyring, token, signature)
+    # Verification is ~40 µs with OpenSSL: cheaper inline than a thread hop.
+    if candidate is None or not signature_ok(candidate) or now < candidate.key.not_before:
+        return _counted("invalid")
+    if candidate.key.is_expired(now):
+        return _counted("expired")
+    outcome = await tokens.spends.submit(
+        Spend(
+            spent_key=candidate.spent_key,
+            key_id=candidate.key.key_id_hex,
+            validator_id=validator_id,
+            api_key_id=actor.api_key_id,
+            channel="online",
+            redeemed_at=now,
+        )
+    )
+    return _counted(None if outcome == "first" else "invalid" if outcome == "revoked" else "spent")
+
+
+def _counted(reason: Reason | None) -> Reason | None:
+    REDEMPTIONS.labels(channel="online", outcome=reason or "accepted").inc()
+    return reason
+
+
 class RedemptionService:
+    """Offline sync, double-spend review and revocation, inside the request's transaction."""
+
     def __init__(self, session: AsyncSession, tokens: TokensRuntime) -> None:
         self.session = session
         self.tokens = tokens
         self.repo = TokensRepository(session)
 
     async def candidate(self, token: bytes, signature: bytes | None) -> Candidate | None:
-        parts = split_token(token, signature)
-        if parts is None:
-            return None
-        token_input, authenticator = parts
-        try:
-            parsed = formats.TokenInput.decode(token_input)
-        except formats.FormatError:
-            return None
-        key = await self.tokens.keyring.by_key_id(self.session, parsed.token_key_id)
-        return None if key is None else Candidate(token_input, authenticator, key)
-
-    # --- online ---------------------------------------------------------------------------------
-
-    async def redeem(
-        self, actor: Actor, token: bytes, signature: bytes | None, validator_id: str
-    ) -> Reason | None:
-        """None when accepted, else the rejection reason."""
-        reason = await self._redeem(actor, token, signature, validator_id)
-        REDEMPTIONS.labels(channel="online", outcome=reason or "accepted").inc()
-        return reason
-
-    async def _redeem(
-        self, actor: Actor, token: bytes, signature: bytes | None, validator_id: str
-    ) -> Reason | None:
-        now = utcnow()
-        candidate = await self.candidate(token, signature)
-        # Verification is ~40 µs with OpenSSL: cheaper inline than a thread hop.
-        if candidate is None or not signature_ok(candidate) or now < candidate.key.not_before:
-            return "invalid"
-        if candidate.key.is_expired(now):
-            return "expired"
-        spent_key = candidate.spent_key
-        first = await self.repo.spend(
-            spent_key=spent_key,
-            key_id=candidate.key.key_id_hex,
-            validator_id=validator_id,
-            api_key_id=actor.api_key_id,
-            channel="online",
-            redeemed_at=now,
-            now=now,
-        )
-        if first:
-            return None
-        return "invalid" if await self.repo.is_revoked(spent_key) else "spent"
+        return await find_candidate(self.session, self.tokens.keyring, token, signature)
 
     # --- offline --------------------------------------------------------------------------------
 
@@ -247,18 +267,18 @@ class RedemptionService:
             return refused("expired", "synced after the offline grace period of its key")
 
         spent_key = candidate.spent_key
-        first = await self.repo.spend(
+        spend = Spend(
             spent_key=spent_key,
             key_id=key.key_id_hex,
             validator_id=validator_id,
             api_key_id=actor.api_key_id,
             channel="offline",
             redeemed_at=at,
-            now=now,
         )
-        if first:
+        (outcome,) = await self.repo.spend([spend], now)
+        if outcome == "first":
             return "accepted", {}
-        if await self.repo.is_revoked(spent_key):
+        if outcome == "revoked":
             return refused("invalid", "the token was revoked")
         existing = await self.repo.spent(spent_key)
         assert existing is not None

@@ -5,21 +5,18 @@ on PostgreSQL (READ COMMITTED, any number of replicas) and on SQLite alike:
 
 - mint:    UPDATE receipts SET minted = minted + n WHERE minted + n <= allowed RETURNING …
 - voucher: UPDATE vouchers SET balance = balance - a WHERE balance >= a AND not expired RETURNING …
-- spend:   INSERT INTO spent SELECT … WHERE NOT EXISTS (revoked) ON CONFLICT DO NOTHING RETURNING …
+- spend:   INSERT INTO spent VALUES … ON CONFLICT DO NOTHING RETURNING … (revoked keys left out)
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
-    LargeBinary,
-    String,
-    bindparam,
     delete,
-    exists,
     func,
     or_,
     select,
@@ -27,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tessera.core.db.base import UTCDateTime, new_uuid
+from tessera.core.db.base import new_uuid
 from tessera.core.db.engine import insert_for
 from tessera.modules.tokens.models import (
     BloomSnapshotRow,
@@ -40,6 +37,22 @@ from tessera.modules.tokens.models import (
     TokenKey,
     Voucher,
 )
+
+
+@dataclass(frozen=True)
+class Spend:
+    """One claimed spend of a token (a row of `tokens_spent` but for its insert time)."""
+
+    spent_key: bytes
+    key_id: str
+    validator_id: str
+    api_key_id: str | None
+    channel: Literal["online", "offline"]
+    redeemed_at: datetime
+
+
+#: first: this call recorded the spend; spent: it was spent before; revoked: it is revoked.
+SpendOutcome = Literal["first", "spent", "revoked"]
 
 
 class TokensRepository:
@@ -162,39 +175,43 @@ class TokensRepository:
 
     # --- spending -------------------------------------------------------------------------------
 
-    async def spend(
-        self,
-        *,
-        spent_key: bytes,
-        key_id: str,
-        validator_id: str,
-        api_key_id: str | None,
-        channel: str,
-        redeemed_at: datetime,
-        now: datetime,
-    ) -> bool:
-        """The redemption: one INSERT that skips revoked tokens and already-spent keys.
+    async def spend(self, spends: Sequence[Spend], now: datetime) -> list[SpendOutcome]:
+        """The redemption of one or many tokens: one outcome per item, in order.
 
-        True means this call recorded the first spend. False means the token was spent before
-        or is revoked (tell them apart with `is_revoked`, off the hot path).
+        Revoked tokens are looked up first; every other key goes into one
+        `INSERT … VALUES … ON CONFLICT DO NOTHING RETURNING`, whose returned keys are the
+        first spends. Keys are inserted in sorted order, so concurrent batches on PostgreSQL
+        wait for each other instead of deadlocking. Within one call, the first item of a key
+        wins and its repeats are `spent`.
         """
-        params = {
-            "spent_key": spent_key,
-            "key_id": key_id,
-            "validator_id": validator_id,
-            "api_key_id": api_key_id,
-            "channel": channel,
-            "redeemed_at": redeemed_at,
-            "created_at": now,
-        }
-        result = await self.session.execute(_spend_statement(self.dialect), params)
-        return result.scalar_one_or_none() is not None
-
-    async def is_revoked(self, spent_key: bytes) -> bool:
-        found = await self.session.scalar(
-            select(RevokedToken.spent_key).where(RevokedToken.spent_key == spent_key)
+        keys = {item.spent_key for item in spends}
+        revoked = set(
+            await self.session.scalars(
+                select(RevokedToken.spent_key).where(RevokedToken.spent_key.in_(keys))
+            )
         )
-        return found is not None
+        firsts: dict[bytes, int] = {}
+        for index, item in enumerate(spends):
+            if item.spent_key not in revoked:
+                firsts.setdefault(item.spent_key, index)
+        rows = [{**vars(spends[firsts[key]]), "created_at": now} for key in sorted(firsts)]
+        inserted: set[bytes] = set()
+        if rows:
+            table = SpentToken.__table__  # Core, not ORM: no per-row ORM bookkeeping
+            statement = (
+                self._insert(table)
+                .on_conflict_do_nothing(index_elements=["spent_key"])
+                .returning(table.c.spent_key)
+            )
+            inserted = set((await self.session.execute(statement, rows)).scalars())
+        return [
+            "revoked"
+            if item.spent_key in revoked
+            else "first"
+            if item.spent_key in inserted and firsts[item.spent_key] == index
+            else "spent"
+            for index, item in enumerate(spends)
+        ]
 
     async def spent(self, spent_key: bytes) -> SpentToken | None:
         return await self.session.scalar(
@@ -326,34 +343,3 @@ class TokensRepository:
         dead = select(TokenKey.key_id).where(TokenKey.expires_at < cutoff)
         result = await self.session.execute(delete(SpentToken).where(SpentToken.key_id.in_(dead)))
         return int(getattr(result, "rowcount", 0) or 0)
-
-
-_SPEND_COLUMNS = (
-    ("spent_key", LargeBinary()),
-    ("key_id", String()),
-    ("validator_id", String()),
-    ("api_key_id", String()),
-    ("channel", String()),
-    ("redeemed_at", UTCDateTime()),
-    ("created_at", UTCDateTime()),
-)
-_spend_statements: dict[str, Any] = {}
-
-
-def _spend_statement(dialect: str) -> Any:
-    """INSERT … SELECT :values WHERE NOT EXISTS (revoked) ON CONFLICT DO NOTHING RETURNING,
-    built once per dialect (redemption is the hot path; building it costs more than running it)."""
-    statement = _spend_statements.get(dialect)
-    if statement is None:
-        values = select(*(bindparam(name, type_=kind) for name, kind in _SPEND_COLUMNS)).where(
-            ~exists().where(RevokedToken.spent_key == bindparam("spent_key"))
-        )
-        table = SpentToken.__table__  # Core, not ORM: no per-call ORM bookkeeping
-        statement = (
-            insert_for(dialect, table)
-            .from_select([name for name, _ in _SPEND_COLUMNS], values)
-            .on_conflict_do_nothing(index_elements=["spent_key"])
-            .returning(table.c.spent_key)
-        )
-        _spend_statements[dialect] = statement
-    return statement
