@@ -2,14 +2,16 @@
 
     .venv/bin/python bench/bench_tokens.py [--quick]
 
-What it does, on PostgreSQL (TESSERA_BENCH_PG_URL, default the local server):
+What it does, on PostgreSQL (TESSERA_BENCH_PG_URL, default the local server) and Redis
+(TESSERA_BENCH_REDIS_URL, default the local server, for the API-key cache):
 
 1. creates a scratch database, migrates it, installs an issuer key and API keys;
 2. starts one `tessera serve` process pinned to one CPU core (the client runs on another);
 3. measures BlindSign on that core in-process (the primitive: `crypto.blind_sign`);
 4. measures tokens signed per second through POST /v1/sign_blinded, batches of 1 and 100,
    as a ratio to the primitive (target >= 0.8 for batches of 100);
-5. measures redemptions per second through POST /v1/redeem, and a bare
+5. measures redemptions per second through POST /v1/redeem (with a minimal keep-alive
+   client, `support.HttpConnection`, so that the client does not set the pace), and a bare
    `INSERT … ON CONFLICT DO NOTHING` loop through the same driver (SQLAlchemy + asyncpg,
    one transaction per insert, same concurrency), and their ratio (target >= 0.5).
 
@@ -38,7 +40,7 @@ from typing import Any
 
 import httpx2
 from sqlalchemy import text
-from support import pg_admin, pg_database_url, start_server
+from support import HttpConnection, pg_admin, pg_database_url, start_server
 
 from tessera.client import tokens as sdk
 from tessera.core.config import Settings
@@ -72,8 +74,9 @@ def server_env(url: str, data_dir: Path) -> dict[str, str]:
         "TESSERA_DATA_DIR": str(data_dir),
         "TESSERA_LOG_LEVEL": "WARNING",
         "TESSERA_TOKENS_SIGN_RATE": "1000000/minute",
-        "TESSERA_DB_POOL_SIZE": "20",
-        "TESSERA_DB_MAX_OVERFLOW": "20",
+        "TESSERA_DB_POOL_SIZE": "40",
+        "TESSERA_DB_MAX_OVERFLOW": "10",
+        "TESSERA_REDIS_URL": os.environ.get("TESSERA_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
     }
 
 
@@ -198,27 +201,37 @@ async def signing_rate(
 
 
 async def redemption_rate(
-    http: httpx2.AsyncClient,
+    base: str,
     validator: dict[str, str],
     tickets: list[sdk.FinishedToken],
     concurrency: int,
 ) -> float:
-    def job(ticket: sdk.FinishedToken) -> Callable[[], Awaitable[str]]:
-        body = {
-            "token": b64(ticket.token_input),
-            "signature": b64(ticket.signature),
-            "validator_id": "bench-gate",
-        }
+    """POST /v1/redeem for every ticket, `concurrency` connections in parallel."""
+    bodies = [
+        json.dumps(
+            {
+                "token": b64(ticket.token_input),
+                "signature": b64(ticket.signature),
+                "validator_id": "bench-gate",
+            }
+        ).encode()
+        for ticket in tickets
+    ]
+    headers = {**validator, "Content-Type": "application/json"}
+    queue = list(reversed(bodies))
+    statuses: list[str] = []
 
-        async def call() -> str:
-            response = await http.post("/v1/redeem", json=body, headers=validator)
-            status: str = response.json()["status"]
-            return status
+    async def worker() -> None:
+        async with HttpConnection(base) as http:
+            while queue:
+                body = queue.pop()
+                _, answer = await http.request("POST", "/v1/redeem", body, headers)
+                statuses.append(json.loads(answer)["status"])
 
-        return call
-
-    seconds, results = await run_concurrently([job(t) for t in tickets], concurrency)
-    assert results.count("accepted") == len(tickets), "every ticket must be accepted once"
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    seconds = time.perf_counter() - started
+    assert statuses.count("accepted") == len(tickets), "every ticket must be accepted once"
     return len(tickets) / seconds
 
 
@@ -313,7 +326,7 @@ async def main(quick: bool) -> dict[str, Any]:
             flat = [base64.b64decode(s) for chunk in signed for s in chunk]
             tickets = [sdk.finalize(p, s) for p, s in zip(pending, flat, strict=True)]
             cpu_before = process_cpu_seconds(proc.pid)
-            redeem = await redemption_rate(http, roles["validator"], tickets, 32)
+            redeem = await redemption_rate(base, roles["validator"], tickets, 32)
             redeem_cpu_ms = (process_cpu_seconds(proc.pid) - cpu_before) / len(tickets) * 1000
         bare = await bare_insert_rate(url, n_redeem, 32)
         bare_sequential = await bare_insert_rate(url, n_redeem // 2, 1)

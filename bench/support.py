@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -70,3 +71,45 @@ async def pg_admin(sql: str) -> None:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+class HttpConnection:
+    """One persistent HTTP/1.1 connection that sends a request and reads its answer.
+
+    A load generator for JSON APIs and nothing more (Content-Length bodies, no chunking, no
+    TLS). httpx spends about as much CPU per request as the server under test, so on a small
+    machine it, rather than the server, would set the pace of a throughput benchmark.
+    """
+
+    def __init__(self, base_url: str) -> None:
+        parsed = urlparse(base_url)
+        self.host = parsed.hostname or "127.0.0.1"
+        self.port = parsed.port or 80
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def __aenter__(self) -> HttpConnection:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+    async def request(
+        self, method: str, path: str, body: bytes = b"", headers: Mapping[str, str] | None = None
+    ) -> tuple[int, bytes]:
+        assert self.reader is not None and self.writer is not None, "use `async with`"
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        lines.append(f"Content-Length: {len(body)}")
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        status = int((await self.reader.readuntil(b"\r\n")).split()[1])
+        length = 0
+        while (line := await self.reader.readuntil(b"\r\n")) != b"\r\n":
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+            elif name.strip().lower() == b"transfer-encoding":
+                raise RuntimeError("chunked answers are not supported")
+        return status, await self.reader.readexactly(length)
