@@ -191,11 +191,13 @@ class PathAliasMiddleware:
             path: str = scope["path"]
             for alias, target in self.aliases:
                 if path == alias or path.startswith(alias + "/"):
-                    rewritten = target + path[len(alias) :]
+                    raw: bytes = scope.get("raw_path") or path.encode()
+                    if raw.startswith(alias.encode()):  # keep the rest percent-encoded as sent
+                        raw = target.encode() + raw[len(alias) :]
                     scope = {
                         **scope,
-                        "path": rewritten,
-                        "raw_path": rewritten.encode(),
+                        "path": target + path[len(alias) :],
+                        "raw_path": raw,
                         "tessera.alias_of": path,
                     }
                     break
