@@ -49,3 +49,14 @@ def test_fields_named_like_secrets_are_redacted(
     assert "hunter2hunter2" not in output and "rt-secret" not in output
     line = next(line for line in json_lines(output) if line.get("event") == "login")
     assert line["password"] == "[redacted]" and line["email"] == "a@example.com"
+
+
+def test_the_level_drops_lower_records_and_keeps_the_rest(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    create_app(make_settings(f"sqlite+aiosqlite:///{tmp_path}/x.db", tmp_path, log_level="WARNING"))
+    log = structlog.get_logger("tessera.test")
+    log.info("routine", n=1)
+    log.warning("unusual", n=2)
+    events = [line.get("event") for line in json_lines(capfd.readouterr().err)]
+    assert "unusual" in events and "routine" not in events
