@@ -228,3 +228,24 @@ async def test_path_aliases_serve_only_whole_prefixes(client: httpx2.AsyncClient
     assert (await client.post("/api/v1/auth/login", json={})).status_code == 422  # /auth/login
     unknown = await client.post("/api/v1/authx/login", json={})
     assert unknown.status_code == 404 and unknown.json()["error"] == "not_found"
+
+
+async def test_an_unreachable_database_is_503_with_retry_after(engine: str, tmp_path: Path) -> None:
+    unreachable = {
+        "sqlite": f"sqlite+aiosqlite:///{tmp_path}/missing-dir/nothing/x.db",
+        "postgresql": "postgresql+asyncpg://postgres@127.0.0.1:1/none",
+    }[engine]
+    app = create_app(make_settings(unreachable, tmp_path))
+    manager, http = await serve(app)
+    try:
+        login = {"email": "someone@example.com", "password": "a-long-password"}
+        response = await http.post("/auth/login", json=login)
+        assert response.status_code == 503
+        assert response.json() == {
+            "detail": "The database is unavailable; try again shortly",
+            "error": "database_unavailable",
+        }
+        assert response.headers["Retry-After"] == "5"
+    finally:
+        await http.aclose()
+        await manager.__aexit__(None, None, None)

@@ -1,7 +1,9 @@
 """Domain errors and the one place that turns every failure into `{"detail", "error"}`.
 
 Services raise `AppError` subclasses; handlers map them once. Validation errors keep
-FastAPI's standard 422 list in `detail`. A 500 never carries a trace, SQL or a path.
+FastAPI's standard 422 list in `detail`. An unreachable or overloaded database (refused
+connection, lost connection, pool exhausted, SQLite still locked after its busy timeout) is a
+503 with `Retry-After`, not a 500. A 500 never carries a trace, SQL or a path.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = structlog.get_logger("tessera.errors")
@@ -149,6 +152,26 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(errors, "validation_error"), status_code=422)
 
 
+#: What a request meets when the database cannot serve it right now. `ConnectionError` is how
+#: asyncpg reports a refused or reset connection before SQLAlchemy can wrap it.
+DATABASE_UNAVAILABLE = (
+    ConnectionError,
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+)
+RETRY_AFTER_SECONDS = 5
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.error("database_unavailable", path=request.url.path, error_type=type(exc).__name__)
+    return JSONResponse(
+        error_body("The database is unavailable; try again shortly", "database_unavailable"),
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled_error", path=request.url.path, error_type=type(exc).__name__)
     return JSONResponse(error_body("Internal server error", "internal_error"), status_code=500)
@@ -159,6 +182,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ShortCircuit, _short_circuit)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)
 
 
