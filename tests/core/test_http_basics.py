@@ -1,5 +1,6 @@
 """What any client sees of the frame: error bodies, request ids, limits, CORS, health, docs."""
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -148,22 +149,29 @@ async def test_health_shapes(probe: httpx2.AsyncClient) -> None:
     assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
 
 
-async def test_readyz_is_503_when_the_database_is_unreachable(engine: str, tmp_path: Path) -> None:
+@pytest.fixture
+async def without_database(engine: str, tmp_path: Path) -> AsyncIterator[httpx2.AsyncClient]:
+    """A client of an app whose database cannot be reached (a missing path, a closed port)."""
     unreachable = {
         "sqlite": f"sqlite+aiosqlite:///{tmp_path}/missing-dir/nothing/x.db",
         "postgresql": "postgresql+asyncpg://postgres@127.0.0.1:1/none",
     }[engine]
-    app = create_app(make_settings(unreachable, tmp_path))
-    manager, http = await serve(app)
+    manager, http = await serve(create_app(make_settings(unreachable, tmp_path)))
     try:
-        response = await http.get("/readyz")
-        assert response.status_code == 503
-        assert response.json()["checks"]["database"] == "unreachable"
-        assert response.json()["error"] == "not_ready"
-        assert (await http.get("/healthz")).status_code == 200  # liveness does no I/O
+        yield http
     finally:
         await http.aclose()
         await manager.__aexit__(None, None, None)
+
+
+async def test_readyz_is_503_when_the_database_is_unreachable(
+    without_database: httpx2.AsyncClient,
+) -> None:
+    response = await without_database.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"] == "unreachable"
+    assert response.json()["error"] == "not_ready"
+    assert (await without_database.get("/healthz")).status_code == 200  # liveness does no I/O
 
 
 async def test_docs_load_every_asset_from_the_service(probe: httpx2.AsyncClient) -> None:
@@ -230,22 +238,14 @@ async def test_path_aliases_serve_only_whole_prefixes(client: httpx2.AsyncClient
     assert unknown.status_code == 404 and unknown.json()["error"] == "not_found"
 
 
-async def test_an_unreachable_database_is_503_with_retry_after(engine: str, tmp_path: Path) -> None:
-    unreachable = {
-        "sqlite": f"sqlite+aiosqlite:///{tmp_path}/missing-dir/nothing/x.db",
-        "postgresql": "postgresql+asyncpg://postgres@127.0.0.1:1/none",
-    }[engine]
-    app = create_app(make_settings(unreachable, tmp_path))
-    manager, http = await serve(app)
-    try:
-        login = {"email": "someone@example.com", "password": "a-long-password"}
-        response = await http.post("/auth/login", json=login)
-        assert response.status_code == 503
-        assert response.json() == {
-            "detail": "The database is unavailable; try again shortly",
-            "error": "database_unavailable",
-        }
-        assert response.headers["Retry-After"] == "5"
-    finally:
-        await http.aclose()
-        await manager.__aexit__(None, None, None)
+async def test_an_unreachable_database_is_503_with_retry_after(
+    without_database: httpx2.AsyncClient,
+) -> None:
+    login = {"email": "someone@example.com", "password": "a-long-password"}
+    response = await without_database.post("/auth/login", json=login)
+    assert response.status_code == 503
+    assert response.json() == {
+        "detail": "The database is unavailable; try again shortly",
+        "error": "database_unavailable",
+    }
+    assert response.headers["Retry-After"] == "5"
