@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 import tessera
-from tessera.components import all_parts, core_parts
+from tessera.components import core_parts, product_modules
 from tessera.core import health
 from tessera.core.config import SchedulerMode, Settings, get_settings
 from tessera.core.docs import install_offline_docs
@@ -45,7 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.check_safe()
     configure_logging(settings.log_level, json=settings.log_json)
-    parts = all_parts(settings.modules)
+    core, modules = core_parts(), product_modules(settings.modules)
+    parts = [*core, *modules]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -91,8 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # FastAPI checks routes in order, a few microseconds each, so the product modules' routes
     # (kiosks and validators, many calls a second) come before the core's auth and admin
     # routes (people). No two parts share a method and path, so the order changes nothing else.
-    core_names = {spec.name for spec in core_parts()}
-    for part in sorted(parts, key=lambda part: part.name in core_names):
+    for part in [*modules, *core]:
         for router in part.routers:
             app.include_router(router)
 
