@@ -79,7 +79,14 @@ def test_the_request_names_the_issuer_key_by_its_last_byte(issuer: client.Issuer
 def test_finalize_rejects_an_answer_from_another_key(
     rfc9578_key: rsa.RSAPrivateKey, issuer: client.IssuerKey
 ) -> None:
-    pending = client.request_token(issuer, CHALLENGE)
+    # The other key signs only values below its own modulus; about half of the blinded messages
+    # made for the issuer's modulus are not, so draw requests until one is.
+    other_n = rfc9578_key.private_numbers().public_numbers.n
+    pending = next(
+        p
+        for p in (client.request_token(issuer, CHALLENGE) for _ in range(64))
+        if int.from_bytes(p.blinded_msg, "big") < other_n
+    )
     wrong_sig = crypto.blind_sign(rfc9578_key, pending.blinded_msg)
     with pytest.raises(crypto.InvalidSignature):
         client.finalize(pending, wrong_sig)
