@@ -119,7 +119,8 @@ async def run(base: str) -> dict[str, Any]:
             burst_health += await prober
 
         # 2. Enumeration by timing: unknown e-mail vs known e-mail + wrong password.
-        unknown, known = [], []
+        unknown: list[float] = []
+        known: list[float] = []
         for i in range(TIMING_SAMPLES):
             pair = [
                 ("unknown", {"email": f"ghost-{i}@example.com", "password": "wrong-password-1"}),
