@@ -79,7 +79,7 @@ def test_the_request_names_the_issuer_key_by_its_last_byte(issuer: client.Issuer
 def test_finalize_rejects_an_answer_from_another_key(
     rfc9578_key: rsa.RSAPrivateKey, issuer: client.IssuerKey
 ) -> None:
-    # The other key signs only values below its own modulus; about half of the blinded messages
+    # The other key signs only values below its own modulus; up to half of the blinded messages
     # made for the issuer's modulus are not, so draw requests until one is.
     other_n = rfc9578_key.private_numbers().public_numbers.n
     pending = next(
