@@ -26,6 +26,7 @@ import httpx2
 import pytest
 from asgi_lifespan import LifespanManager
 from pydantic import SecretStr
+from pydantic_settings import BaseSettings
 
 from tessera.app import create_app
 from tessera.core.config import Settings
@@ -213,15 +214,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def settings_env(settings: Settings) -> dict[str, str]:
-    """Environment variables that reproduce `settings` exactly in another process."""
+def _env_of(model: BaseSettings) -> dict[str, str]:
     env: dict[str, str] = {}
-    for name, field in Settings.model_fields.items():
-        value = getattr(settings, name)
-        if value is None:
+    prefix = str(model.model_config.get("env_prefix", ""))
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        if value is None or field.exclude:
             continue
         alias = field.validation_alias
-        variable = alias if isinstance(alias, str) else alias.choices[0]  # type: ignore[union-attr]
+        if alias is None:
+            variable = f"{prefix}{name}".upper()
+        else:
+            variable = alias if isinstance(alias, str) else alias.choices[0]  # type: ignore[union-attr]
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
         elif isinstance(value, list):
@@ -231,6 +235,15 @@ def settings_env(settings: Settings) -> dict[str, str]:
         elif isinstance(value, Enum):
             value = value.value
         env[str(variable)] = str(value)
+    return env
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Environment variables that reproduce `settings` (and the module settings given to it)
+    exactly in another process."""
+    env = _env_of(settings)
+    for module_settings in settings.module_settings:
+        env.update(_env_of(module_settings))
     env["TESSERA_DATABASE_URL"] = settings.resolved_database_url
     return env
 

@@ -12,7 +12,6 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 import tessera
-from tessera.components import core_parts, product_modules
 from tessera.core import health
 from tessera.core.config import SchedulerMode, Settings, get_settings
 from tessera.core.docs import install_offline_docs
@@ -25,7 +24,7 @@ from tessera.core.middleware import (
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
-from tessera.core.modules import ModuleSpec
+from tessera.core.modules import core_parts, product_modules
 from tessera.core.runtime import Runtime
 
 log = structlog.get_logger("tessera.app")
@@ -36,9 +35,13 @@ and product modules on top. Errors are JSON `{"detail", "error"}`.
 """
 
 
-def build_scheduler(runtime: Runtime, parts: list[ModuleSpec]) -> Scheduler:
-    jobs = [job for part in parts for job in part.jobs]
-    return Scheduler(runtime.db, jobs, runtime)
+CORS_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID")
+
+
+def build_scheduler(runtime: Runtime) -> Scheduler:
+    jobs = [job for part in runtime.parts for job in part.jobs]
+    runtime.scheduler = Scheduler(runtime.db, jobs, runtime)
+    return runtime.scheduler
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -50,14 +53,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = Runtime.build(settings)
+        runtime = Runtime.build(settings, parts)
         app.state.runtime = runtime
         app.state.db = runtime.db
         for part in parts:
             for hook in part.on_startup:
                 await hook(runtime)
-        scheduler = build_scheduler(runtime, parts)
-        runtime.extras["scheduler"] = scheduler
+        scheduler = build_scheduler(runtime)
         ticker = None
         if settings.scheduler is SchedulerMode.inprocess and scheduler.jobs:
             ticker = asyncio.create_task(scheduler.run_forever(settings.scheduler_tick_seconds))
@@ -109,14 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_origins=settings.cors_origins,
             allow_credentials=True,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=[
-                "Authorization",
-                "Content-Type",
-                "Idempotency-Key",
-                "X-Request-ID",
-                "X-CSRF-Token",
-                "X-License-Token",
-            ],
+            allow_headers=[*CORS_HEADERS, *(h for part in parts for h in part.cors_headers)],
             expose_headers=["X-Request-ID", "Retry-After", "ETag"],
         )
     return app

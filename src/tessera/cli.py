@@ -10,10 +10,10 @@ from typing import Annotated
 
 import typer
 
-from tessera.components import all_parts
 from tessera.core.config import get_settings
 from tessera.core.errors import AppError
 from tessera.core.identity.cli import api_keys_app, create_admin, seed
+from tessera.core.modules import all_parts
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 jobs_app = typer.Typer(no_args_is_help=True, help="Scheduled jobs.")

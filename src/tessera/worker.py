@@ -7,29 +7,28 @@ from datetime import UTC, datetime
 import structlog
 
 from tessera.app import build_scheduler
-from tessera.components import all_parts
 from tessera.core.config import Settings
 from tessera.core.errors import NotFound
 from tessera.core.logging import configure_logging
-from tessera.core.modules import ModuleSpec
+from tessera.core.modules import all_parts
 from tessera.core.runtime import Runtime
 
 log = structlog.get_logger("tessera.worker")
 
 
-async def _start(settings: Settings) -> tuple[Runtime, list[ModuleSpec]]:
+async def _start(settings: Settings) -> Runtime:
     configure_logging(settings.log_level, json=settings.log_json)
-    runtime = Runtime.build(settings)
     parts = all_parts(settings.modules)
+    runtime = Runtime.build(settings, parts)
     for part in parts:
         for hook in part.on_startup:
             await hook(runtime)
-    return runtime, parts
+    return runtime
 
 
 async def run_worker(settings: Settings) -> None:
-    runtime, parts = await _start(settings)
-    scheduler = build_scheduler(runtime, parts)
+    runtime = await _start(settings)
+    scheduler = build_scheduler(runtime)
     log.info("worker_started", jobs=sorted(scheduler.jobs))
     try:
         await scheduler.run_forever(settings.scheduler_tick_seconds)
@@ -38,9 +37,9 @@ async def run_worker(settings: Settings) -> None:
 
 
 async def run_bootstrap(settings: Settings) -> None:
-    runtime, parts = await _start(settings)
+    runtime = await _start(settings)
     try:
-        for part in parts:
+        for part in runtime.parts:
             for hook in part.on_bootstrap:
                 await hook(runtime)
     finally:
@@ -48,9 +47,9 @@ async def run_bootstrap(settings: Settings) -> None:
 
 
 async def run_job_once(settings: Settings, name: str, *, force: bool = False) -> bool:
-    runtime, parts = await _start(settings)
+    runtime = await _start(settings)
     try:
-        scheduler = build_scheduler(runtime, parts)
+        scheduler = build_scheduler(runtime)
         job = scheduler.jobs.get(name)
         if job is None:
             raise NotFound(f"no job named {name!r}; see `tessera jobs list`")

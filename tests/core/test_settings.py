@@ -1,8 +1,13 @@
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from tessera.app import create_app
 from tessera.core.config import InsecureSettings, Settings
+from tessera.core.modules import all_parts
+from tessera.core.runtime import Runtime
+from tessera.modules.tokens.config import TokensSettings
 
 
 def build(**values: object) -> Settings:
@@ -49,6 +54,33 @@ def test_wildcard_cors_with_credentials_is_refused() -> None:
         build(cors_origins="*")
 
 
-def test_unknown_module_is_refused() -> None:
-    with pytest.raises(ValueError, match="unknown modules"):
-        build(modules="tokens,bitcoin")
+def test_unknown_module_is_refused_before_the_app_is_built() -> None:
+    with pytest.raises(ValueError, match=r"unknown modules \['bitcoin'\]"):
+        create_app(build(modules="tokens,bitcoin"))
+
+
+def test_a_module_reads_its_own_settings_under_its_prefix_and_the_seed_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TOKEN_PRICE_CENTS", "300")  # the seed's name
+    monkeypatch.setenv("TESSERA_TOKENS_MAX_BATCH", "7")  # the module's prefix
+    settings = build()
+    own = settings.module(TokensSettings)
+    assert (own.price_cents, own.max_batch) == (300, 7)
+    assert settings.module(TokensSettings) is own  # read once
+
+
+def test_module_settings_given_directly_win_over_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TESSERA_TOKENS_MAX_BATCH", "7")
+    settings = build(module_settings=[TokensSettings(max_batch=9)])
+    assert settings.module(TokensSettings).max_batch == 9
+
+
+def test_a_bad_module_setting_stops_the_service_at_start_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TESSERA_TOKENS_MAX_BATCH", "many")
+    with pytest.raises(ValidationError, match="max_batch"):
+        Runtime.build(build(), all_parts())

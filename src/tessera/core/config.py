@@ -10,12 +10,11 @@ import secrets
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-ALL_MODULES = ("tokens", "copytrading", "riskscan", "family")
 PLACEHOLDER_SECRETS = frozenset(
     {
         "",
@@ -57,6 +56,19 @@ def _csv(value: Any) -> Any:
     return value
 
 
+class ModuleSettings(BaseSettings):
+    """Base of a part's own settings class (its `config.py`), read from the environment and
+    `.env` like `Settings`. Give it `model_config = SettingsConfigDict(env_prefix=...)` with
+    the part's prefix (`TESSERA_TOKENS_`) and the seed's names as `validation_alias`es."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+
+M = TypeVar("M", bound=ModuleSettings)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
@@ -65,7 +77,6 @@ class Settings(BaseSettings):
     env: Environment = Field(Environment.development, validation_alias="TESSERA_ENV")
     host: str = Field("127.0.0.1", validation_alias="TESSERA_HOST")
     port: int = Field(8000, validation_alias="TESSERA_PORT")
-    ai_port: int = Field(8082, validation_alias="TESSERA_AI_PORT")
     data_dir: Path = Field(Path("./var"), validation_alias="TESSERA_DATA_DIR")
     database_url: str | None = _alias(None, "TESSERA_DATABASE_URL", "DATABASE_URL")
     db_pool_size: int = Field(10, validation_alias="TESSERA_DB_POOL_SIZE")
@@ -74,9 +85,8 @@ class Settings(BaseSettings):
     redis_url: str | None = _alias(None, "TESSERA_REDIS_URL", "REDIS_URL")
     redis_prefix: str = Field("tessera", validation_alias="TESSERA_REDIS_PREFIX")
     secret_key: SecretStr | None = _alias(None, "TESSERA_SECRET_KEY", "SECRET_KEY", "JWT_SECRET")
-    modules: Annotated[list[str], NoDecode] = Field(
-        list(ALL_MODULES), validation_alias="TESSERA_MODULES"
-    )
+    # The enabled product modules; unset means every module shipped in this build.
+    modules: Annotated[list[str] | None, NoDecode] = Field(None, validation_alias="TESSERA_MODULES")
     scheduler: SchedulerMode = Field(SchedulerMode.inprocess, validation_alias="TESSERA_SCHEDULER")
     scheduler_tick_seconds: float = Field(15.0, validation_alias="TESSERA_SCHEDULER_TICK_SECONDS")
     cors_origins: Annotated[list[str], NoDecode] = Field(
@@ -106,21 +116,12 @@ class Settings(BaseSettings):
     )
     smtp_port: int = Field(25, validation_alias=AliasChoices("TESSERA_SMTP_PORT", "SMTP_PORT"))
     smtp_from: str = Field("no-reply@tessera.local", validation_alias="TESSERA_SMTP_FROM")
-    google_client_id: str | None = _alias(None, "TESSERA_GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_ID")
-    google_client_secret: SecretStr | None = _alias(
-        None, "TESSERA_GOOGLE_CLIENT_SECRET", "GOOGLE_CLIENT_SECRET"
-    )
     frontend_url: str = Field(
         "http://127.0.0.1:3000",
         validation_alias=AliasChoices("TESSERA_FRONTEND_URL", "FRONTEND_URL"),
     )
-    base_url: str = Field(
-        "http://127.0.0.1:8000", validation_alias=AliasChoices("TESSERA_BASE_URL", "BASE_URL")
-    )
-    ai_service_url: str = Field(
-        "http://127.0.0.1:8082",
-        validation_alias=AliasChoices("TESSERA_AI_SERVICE_URL", "AI_SERVICE_URL"),
-    )
+    # Where clients reach this service (links, redirect URIs, HSTS); default http://host:port.
+    public_url: str | None = _alias(None, "TESSERA_PUBLIC_URL", "TESSERA_BASE_URL", "BASE_URL")
 
     # Identity: throttles (limits syntax, "N/period"), reset tokens, hashing ----------------
     login_account_limit: str = Field(
@@ -158,34 +159,17 @@ class Settings(BaseSettings):
         None, "TESSERA_WALLET_DIRECT_DEPOSITS", "WALLET_DIRECT_DEPOSITS"
     )
 
-    # Tokens (module `tokens`, seed 000) — read through tessera.modules.tokens.config
-    tokens_kek: SecretStr | None = _alias(None, "TESSERA_TOKENS_KEK", "TOKENS_KEY_ENCRYPTION_KEY")
-    token_price_cents: int = _alias(250, "TESSERA_TOKEN_PRICE_CENTS", "TOKEN_PRICE_CENTS")
-    token_currency: str = _alias("USD", "TESSERA_TOKEN_CURRENCY", "TOKEN_CURRENCY")
-    tokens_receipt_hmac_secret: SecretStr | None = _alias(
-        None, "TESSERA_TOKENS_RECEIPT_HMAC_SECRET", "PAYMENT_HMAC_SECRET"
+    # Settings objects of the parts' own settings classes, given directly (tests, embedding);
+    # a class without one here is read from the environment on first use.
+    module_settings: list[ModuleSettings] = Field(
+        default_factory=list, exclude=True, validation_alias="TESSERA__MODULE_SETTINGS"
     )
-    tokens_key_lifetime_days: float = Field(30, validation_alias="TESSERA_TOKENS_KEY_LIFETIME_DAYS")
-    tokens_max_batch: int = Field(100, validation_alias="TESSERA_TOKENS_MAX_BATCH")
-    tokens_sign_rate_limit: str = Field("600/minute", validation_alias="TESSERA_TOKENS_SIGN_RATE")
-    tokens_bloom_fp_rate: float = Field(1e-6, validation_alias="TESSERA_TOKENS_BLOOM_FP_RATE")
-    tokens_bloom_ttl_seconds: int = Field(3600, validation_alias="TESSERA_TOKENS_BLOOM_TTL")
-    tokens_offline_sync_grace_hours: float = Field(
-        24, validation_alias="TESSERA_TOKENS_OFFLINE_SYNC_GRACE_HOURS"
-    )
+    _module_cache: dict[type[ModuleSettings], ModuleSettings] = PrivateAttr(default_factory=dict)
 
     @field_validator("modules", "cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_csv(cls, value: Any) -> Any:
         return _csv(value)
-
-    @field_validator("modules")
-    @classmethod
-    def _known_modules(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(ALL_MODULES))
-        if unknown:
-            raise ValueError(f"unknown modules {unknown}; known: {list(ALL_MODULES)}")
-        return value
 
     @field_validator("cors_origins")
     @classmethod
@@ -195,6 +179,19 @@ class Settings(BaseSettings):
         return value
 
     # Derived values -------------------------------------------------------------------------
+
+    def module(self, kind: type[M]) -> M:
+        """The settings of one part (`settings.module(TokensSettings)`), read once."""
+        cached = self._module_cache.get(kind)
+        if cached is None:
+            given = [item for item in self.module_settings if type(item) is kind]
+            cached = self._module_cache[kind] = given[0] if given else kind()
+        assert isinstance(cached, kind)
+        return cached
+
+    @property
+    def resolved_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def is_production(self) -> bool:

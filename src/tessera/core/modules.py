@@ -1,31 +1,137 @@
-"""What a product module shows the core: its routers, its scheduled jobs, its start-up hook.
+"""What a part of the service shows the rest: the whole contract between the core and a module.
 
-A module's `__init__.py` exposes `module = ModuleSpec(...)`; the app assembles the enabled ones
-(`TESSERA_MODULES`). Modules never import each other, so this is the whole contract.
+Every part — the core's own (audit, identity, ledger …) and each product module under
+`tessera.modules` — exposes `module = ModuleSpec(...)` in its package's `__init__.py` (core
+parts: `part.py`). The app, the worker and the CLI assemble the enabled parts from their specs;
+nothing else in the core knows which modules exist. `docs/modules.md` is the long form.
+
+Modules are found by listing the `tessera.modules` package, so adding one touches no file
+outside its folder (and `migrations/versions/`).
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tessera.core.config import ModuleSettings
 
 if TYPE_CHECKING:
+    from tessera.core.identity.models import User
     from tessera.core.jobs import Job
+    from tessera.core.runtime import Runtime
 
-StartupHook = Callable[[Any], Awaitable[None]]  # receives the app's `Runtime`
+StartupHook = Callable[["Runtime"], Awaitable[None]]
+# Runs inside the transaction that created the account: a failing hook rolls it back.
+UserHook = Callable[[AsyncSession, "User"], Awaitable[None]]
+# Fields this part adds to the `/auth/me` answer for `user` (camelCase or snake_case as the
+# part's clients expect). Runs in the request's read transaction; must not write.
+ProfileHook = Callable[[AsyncSession, "User"], Awaitable[Mapping[str, Any]]]
+# May an unknown e-mail create an account by signing in with an outside identity provider
+# (OpenID Connect)? Any part answering True lets it in (e.g. an invited family member).
+SignupHook = Callable[[AsyncSession, str], Awaitable[bool]]
+
+CORE_PARTS: tuple[str, ...] = (
+    "tessera.core.audit.part",
+    "tessera.core.idempotency.part",
+    "tessera.core.identity.part",
+    "tessera.core.ledger.part",
+)
+MODULES_PACKAGE = "tessera.modules"
 
 
 @dataclass(frozen=True)
 class ModuleSpec:
     name: str
+    # The part's own settings class (its `config.py`); read once at start-up through
+    # `runtime.settings.module(cls)`, so a bad value stops the service before it serves.
+    settings: type[ModuleSettings] | None = None
+    # The part's `models` module: importing it registers its tables on the shared metadata
+    # (Alembic's autogenerate and the migration parity test see them through the spec).
+    models: ModuleType | None = None
     routers: Sequence[APIRouter] = ()
-    jobs: Sequence[Job] = ()
-    on_startup: Sequence[StartupHook] = field(default_factory=tuple)
-    # Idempotent first-run set-up for `tessera bootstrap` (`make run`): first admin, keys …
-    on_bootstrap: Sequence[StartupHook] = field(default_factory=tuple)
-    cli: Any = None  # a `typer.Typer` added to the `tessera` command under `name`
     # Other prefixes that serve the same routes: {"/api/v1/auth": "/auth"} (not in the schema).
     path_aliases: Mapping[str, str] = field(default_factory=dict)
+    # Request headers of this part's clients that cross-origin browsers may send (CORS).
+    cors_headers: Sequence[str] = ()
+    jobs: Sequence[Job] = ()
+    on_startup: Sequence[StartupHook] = ()
+    # Idempotent first-run set-up for `tessera bootstrap` (`make run`): first admin, keys …
+    on_bootstrap: Sequence[StartupHook] = ()
+    # `tessera seed --demo`: idempotent demo data of this part (prints what it created).
+    on_demo_seed: Sequence[StartupHook] = ()
+    cli: Any = None  # a `typer.Typer` added to the `tessera` command under `name`
+    on_user_registered: Sequence[UserHook] = ()
+    profile: ProfileHook | None = None
+    signup_allowed: SignupHook | None = None
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """The declared hooks of the enabled parts, called by identity at the right moments."""
+
+    registered: tuple[UserHook, ...] = ()
+    profiles: tuple[ProfileHook, ...] = ()
+    signups: tuple[SignupHook, ...] = ()
+
+    @classmethod
+    def of(cls, parts: Sequence[ModuleSpec]) -> Hooks:
+        return cls(
+            registered=tuple(hook for part in parts for hook in part.on_user_registered),
+            profiles=tuple(part.profile for part in parts if part.profile is not None),
+            signups=tuple(part.signup_allowed for part in parts if part.signup_allowed),
+        )
+
+    async def user_registered(self, session: AsyncSession, user: User) -> None:
+        for hook in self.registered:
+            await hook(session, user)
+
+    async def profile(self, session: AsyncSession, user: User) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        for hook in self.profiles:
+            fields.update(await hook(session, user))
+        return fields
+
+    async def may_sign_up(self, session: AsyncSession, email: str) -> bool:
+        for hook in self.signups:
+            if await hook(session, email):
+                return True
+        return False
+
+
+def _spec_of(path: str) -> ModuleSpec:
+    spec = getattr(importlib.import_module(path), "module", None)
+    if not isinstance(spec, ModuleSpec):
+        raise TypeError(f"{path} has no `module = ModuleSpec(...)`")
+    return spec
+
+
+def available_modules() -> list[str]:
+    """The product modules shipped in this build: the packages under `tessera.modules`."""
+    package = importlib.import_module(MODULES_PACKAGE)
+    return sorted(info.name for info in pkgutil.iter_modules(package.__path__) if info.ispkg)
+
+
+def core_parts() -> list[ModuleSpec]:
+    return [_spec_of(path) for path in CORE_PARTS]
+
+
+def product_modules(enabled: Sequence[str] | None = None) -> list[ModuleSpec]:
+    """The specs of the enabled modules (every shipped module when `enabled` is None)."""
+    shipped = available_modules()
+    names = shipped if enabled is None else list(enabled)
+    unknown = sorted(set(names) - set(shipped))
+    if unknown:
+        raise ValueError(f"unknown modules {unknown}; shipped: {shipped}")
+    return [_spec_of(f"{MODULES_PACKAGE}.{name}") for name in names]
+
+
+def all_parts(enabled: Sequence[str] | None = None) -> list[ModuleSpec]:
+    return [*core_parts(), *product_modules(enabled)]

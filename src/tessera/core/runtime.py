@@ -1,18 +1,31 @@
-"""The process-wide resources of a running app, built in the lifespan and kept on
-`app.state.runtime`: settings, database, Redis, rate limiter. Core parts and modules hang
-their own long-lived objects in `extras` under their name."""
+"""The process-wide resources of a running app, built once per process and kept on
+`app.state.runtime`: settings, database, Redis, rate limiter, the parts' declared hooks, the
+scheduler, and each part's own long-lived objects.
+
+A part keeps its long-lived objects (key rings, caches, batchers) in one class of its own and
+registers an instance in its start-up hook: `runtime.provide(TokensState(...))`; its code
+reads it back typed with `runtime.get(TokensState)`. The class is the key, so no part can
+reach another's by a guessed name.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from redis.asyncio import Redis
 
 from tessera.core.config import Settings
 from tessera.core.db.engine import Database
+from tessera.core.modules import Hooks, ModuleSpec
 from tessera.core.ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from tessera.core.jobs import Scheduler
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -21,10 +34,13 @@ class Runtime:
     db: Database
     redis: Redis | None
     limiter: RateLimiter
-    extras: dict[str, Any] = field(default_factory=dict)
+    parts: tuple[ModuleSpec, ...] = ()
+    hooks: Hooks = field(default_factory=Hooks)
+    scheduler: Scheduler | None = None
+    _states: dict[type[Any], Any] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def build(cls, settings: Settings) -> Runtime:
+    def build(cls, settings: Settings, parts: Sequence[ModuleSpec]) -> Runtime:
         db = Database(
             settings.resolved_database_url,
             pool_size=settings.db_pool_size,
@@ -33,7 +49,32 @@ class Runtime:
         )
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         limiter = RateLimiter(settings.redis_url, prefix=settings.redis_prefix)
-        return cls(settings=settings, db=db, redis=redis, limiter=limiter)
+        for part in parts:  # a bad module setting stops the process here, before it serves
+            if part.settings is not None:
+                settings.module(part.settings)
+        return cls(
+            settings=settings,
+            db=db,
+            redis=redis,
+            limiter=limiter,
+            parts=tuple(parts),
+            hooks=Hooks.of(parts),
+        )
+
+    def provide(self, value: object) -> None:
+        """Register a part's long-lived object under its class."""
+        self._states[type(value)] = value
+
+    def get(self, kind: type[T], build: Callable[[Runtime], T] | None = None) -> T:
+        """The object registered under `kind`; built with `build` on first use if given (a
+        process that skipped the start-up hooks: a script, a test)."""
+        value = self._states.get(kind)
+        if value is None:
+            if build is None:
+                raise LookupError(f"{kind.__name__} was not provided at start-up")
+            value = self._states[kind] = build(self)
+        assert isinstance(value, kind)
+        return value
 
     async def close(self) -> None:
         if self.redis is not None:

@@ -115,6 +115,25 @@ async def test_audit_log_filters(client: httpx2.AsyncClient, runtime: Any) -> No
     assert past["total"] == 0
 
 
+async def test_a_time_filter_without_an_offset_is_refused_and_any_offset_is_understood(
+    client: httpx2.AsyncClient, runtime: Any
+) -> None:
+    admin = await make_admin(client, runtime)
+    naive = await client.get("/admin/audit-logs?since=2026-01-01T00:00:00", headers=admin.headers)
+    assert naive.status_code == 422
+    assert naive.json()["error"] == "validation_error"
+    assert "timezone" in str(naive.json()["detail"])
+    # 2999-01-01T01:00+01:00 is midnight UTC: the same instant as the Z form above.
+    shifted = await client.get(
+        "/admin/audit-logs", params={"since": "2999-01-01T01:00:00+01:00"}, headers=admin.headers
+    )
+    assert shifted.status_code == 200 and shifted.json()["total"] == 0
+    everything = await client.get(
+        "/admin/audit-logs", params={"since": "2000-01-01T05:00:00+05:00"}, headers=admin.headers
+    )
+    assert everything.json()["total"] >= 1
+
+
 def mount_probe_routes(app: Any) -> None:
     """Routes that use the dependencies as another module would."""
     router = APIRouter()

@@ -105,7 +105,7 @@ async def test_purge_job_removes_only_dead_sessions(
             .where(AuthSession.user_id == revoked.id)
             .values(revoked_at=utcnow() - timedelta(days=8))
         )
-    assert await runtime.extras["scheduler"].run_job(PURGE_EXPIRED_SESSIONS)
+    assert await runtime.scheduler.run_job(PURGE_EXPIRED_SESSIONS)
     async with runtime.db.session(write=False) as session:
         owners = set(await session.scalars(select(AuthSession.user_id)))
         orphans = await session.scalar(

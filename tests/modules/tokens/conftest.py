@@ -96,7 +96,7 @@ from tessera.client import tokens as client_sdk  # noqa: E402
 from tessera.client.tokens_http import TokensApi  # noqa: E402
 from tessera.core.db.base import utcnow  # noqa: E402
 from tessera.modules.tokens.keyring import generate_key, store_key  # noqa: E402
-from tessera.modules.tokens.state import EXTRAS_KEY, TokensRuntime  # noqa: E402
+from tessera.modules.tokens.state import TokensState  # noqa: E402
 
 CHALLENGE = client_sdk.TokenChallenge("tickets.tessera.test")
 
@@ -109,7 +109,7 @@ async def install_key(
     lifetime: timedelta = timedelta(days=30),
 ) -> client_sdk.IssuerKey:
     """Store `private_key` as an issuer key of the running app (sealed with its KEK)."""
-    tokens: TokensRuntime = runtime.extras[EXTRAS_KEY]
+    tokens: TokensState = runtime.get(TokensState)
     start = not_before or utcnow() - timedelta(minutes=1)
     async with runtime.db.session() as session:
         stored = await store_key(
@@ -124,7 +124,7 @@ async def install_new_key(
     runtime: Any, *, not_before: Any = None, lifetime: timedelta = timedelta(days=30)
 ) -> client_sdk.IssuerKey:
     """A freshly generated issuer key whose truncated id no installed key uses."""
-    tokens: TokensRuntime = runtime.extras[EXTRAS_KEY]
+    tokens: TokensState = runtime.get(TokensState)
     async with runtime.db.session() as session:
         stored = await generate_key(
             session,
@@ -137,8 +137,8 @@ async def install_new_key(
 
 
 @pytest.fixture
-def tokens_state(runtime: Any) -> TokensRuntime:
-    state: TokensRuntime = runtime.extras[EXTRAS_KEY]
+def tokens_state(runtime: Any) -> TokensState:
+    state: TokensState = runtime.get(TokensState)
     return state
 
 

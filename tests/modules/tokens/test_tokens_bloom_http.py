@@ -29,7 +29,7 @@ async def buy(
 
 
 async def run_job(runtime: Any) -> None:
-    scheduler = runtime.extras["scheduler"]
+    scheduler = runtime.scheduler
     ran = await scheduler.run_job(
         scheduler.jobs["tokens.bloom_rebuild"], key=f"test:{utcnow().isoformat()}"
     )

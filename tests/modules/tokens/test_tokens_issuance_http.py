@@ -19,6 +19,7 @@ from tests.modules.tokens.conftest import CHALLENGE, install_key
 from tessera.app import create_app
 from tessera.client import tokens as sdk
 from tessera.client.tokens_http import TokensApi, TokensApiError
+from tessera.modules.tokens.config import TokensSettings
 from tessera.modules.tokens.payments import sign_receipt
 
 PRICE = 250  # the default TOKEN_PRICE_CENTS
@@ -82,7 +83,11 @@ async def test_receipts_need_a_kiosk_key_or_a_user(
 
 @pytest.fixture
 async def hmac_client(database_url: str, tmp_path: Any) -> Any:
-    settings = make_settings(database_url, tmp_path, tokens_receipt_hmac_secret="s" * 32)
+    settings = make_settings(
+        database_url,
+        tmp_path,
+        module_settings=[TokensSettings(receipt_hmac_secret="s" * 32)],
+    )
     app = create_app(settings)
     async with LifespanManager(app):
         transport = httpx2.ASGITransport(app=app)
@@ -350,7 +355,9 @@ async def test_signing_without_any_issuer_key_is_503(
 async def test_signing_is_rate_limited_per_caller(
     database_url: str, tmp_path: Any, issuer_key: rsa.RSAPrivateKey
 ) -> None:
-    settings = make_settings(database_url, tmp_path, tokens_sign_rate_limit="2/minute")
+    settings = make_settings(
+        database_url, tmp_path, module_settings=[TokensSettings(sign_rate="2/minute")]
+    )
     app = create_app(settings)
     async with LifespanManager(app):
         runtime = app.state.runtime

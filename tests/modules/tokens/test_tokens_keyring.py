@@ -21,11 +21,11 @@ from tessera.client import tokens as sdk
 from tessera.core.config import InsecureSettings, Settings
 from tessera.core.db.base import utcnow
 from tessera.modules.tokens import keys
-from tessera.modules.tokens.config import TokensConfig
+from tessera.modules.tokens.config import TokensConfig, TokensSettings
 from tessera.modules.tokens.keyring import generate_key
 from tessera.modules.tokens.models import TokenKey
 from tessera.modules.tokens.repository import TokensRepository
-from tessera.modules.tokens.state import TokensRuntime
+from tessera.modules.tokens.state import TokensState
 
 
 async def key_rows(runtime: Any) -> list[TokenKey]:
@@ -34,7 +34,7 @@ async def key_rows(runtime: Any) -> list[TokenKey]:
 
 
 async def test_private_keys_are_stored_sealed(
-    runtime: Any, issuer: sdk.IssuerKey, issuer_key: rsa.RSAPrivateKey, tokens_state: TokensRuntime
+    runtime: Any, issuer: sdk.IssuerKey, issuer_key: rsa.RSAPrivateKey, tokens_state: TokensState
 ) -> None:
     (row,) = await key_rows(runtime)
     der = issuer_key.private_bytes(
@@ -60,7 +60,7 @@ async def test_generation_skips_truncated_ids_of_live_keys(
     runtime: Any,
     issuer: sdk.IssuerKey,
     issuer_key: rsa.RSAPrivateKey,
-    tokens_state: TokensRuntime,
+    tokens_state: TokensState,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fresh = keys.generate_private_key()
@@ -119,10 +119,12 @@ def test_production_needs_its_own_key_encryption_key(tmp_path: Path) -> None:
         TokensConfig.from_settings(Settings(_env_file=None, **base))  # type: ignore[call-arg]
     with pytest.raises(InsecureSettings):
         TokensConfig.from_settings(
-            Settings(_env_file=None, **base, tokens_kek=SecretStr("short"))  # type: ignore[call-arg]
+            Settings(
+                _env_file=None, **base, module_settings=[TokensSettings(kek=SecretStr("short"))]
+            )  # type: ignore[call-arg]
         )
     config = TokensConfig.from_settings(
-        Settings(_env_file=None, **base, tokens_kek=SecretStr("k" * 40))  # type: ignore[call-arg]
+        Settings(_env_file=None, **base, module_settings=[TokensSettings(kek=SecretStr("k" * 40))])  # type: ignore[call-arg]
     )
     assert config.kek == keys.kek_from_secret("k" * 40)
     assert not config.test_provider_enabled

@@ -20,7 +20,7 @@ from tessera.client.tokens_http import TokensApi
 from tessera.core.db.base import utcnow
 from tessera.modules.tokens import formats, keys
 from tessera.modules.tokens.models import SpentToken, TokenKey
-from tessera.modules.tokens.state import TokensRuntime
+from tessera.modules.tokens.state import TokensState
 
 
 def b64(data: bytes) -> str:
@@ -135,7 +135,7 @@ async def test_tickets_of_an_expired_key_are_expired(
     kiosk: dict[str, str],
     validator: dict[str, str],
     runtime: Any,
-    tokens_state: TokensRuntime,
+    tokens_state: TokensState,
 ) -> None:
     tickets = await buy(api, issuer, kiosk, count=2)
     async with runtime.db.session() as session:

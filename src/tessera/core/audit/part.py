@@ -1,4 +1,5 @@
+from tessera.core.audit import models
 from tessera.core.audit.cli import cli
 from tessera.core.modules import ModuleSpec
 
-module = ModuleSpec(name="audit", cli=cli)
+module = ModuleSpec(name="audit", models=models, cli=cli)

@@ -1,5 +1,6 @@
 from datetime import timedelta
 
+from tessera.core.idempotency import models
 from tessera.core.idempotency.service import purge_expired
 from tessera.core.jobs import Job, JobContext
 from tessera.core.modules import ModuleSpec
@@ -11,5 +12,6 @@ async def _purge(ctx: JobContext) -> None:
 
 module = ModuleSpec(
     name="idempotency",
+    models=models,
     jobs=[Job("idempotency.purge", timedelta(hours=1), _purge, "forget keys older than 24 h")],
 )

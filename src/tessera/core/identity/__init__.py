@@ -2,8 +2,9 @@
 
 Other parts authenticate requests with the dependencies re-exported here (defined in
 `tessera.core.identity.deps`): `CurrentUser`, `AdminUser`, `ApiKeyPrincipal(*roles)`,
-`Caller(*roles, allow_users=True)`, and create keys with `api_keys.create_api_key`.
-They are loaded lazily so that importing the models does not pull in FastAPI.
+`Caller(*roles, allow_users=True)`, `OptionalCaller(*roles)`, and create keys with
+`api_keys.create_api_key`. They are loaded lazily so that importing the models does not pull
+in FastAPI.
 """
 
 from __future__ import annotations
@@ -17,10 +18,19 @@ if TYPE_CHECKING:
         ApiKeyPrincipal,
         Caller,
         CurrentUser,
+        OptionalCaller,
         Principal,
     )
 
-__all__ = ["AdminUser", "ApiKeyIdentity", "ApiKeyPrincipal", "Caller", "CurrentUser", "Principal"]
+__all__ = [
+    "AdminUser",
+    "ApiKeyIdentity",
+    "ApiKeyPrincipal",
+    "Caller",
+    "CurrentUser",
+    "OptionalCaller",
+    "Principal",
+]
 
 
 def __getattr__(name: str) -> Any:

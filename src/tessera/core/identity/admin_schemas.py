@@ -21,13 +21,6 @@ class AdminUserUpdate(BaseModel):
     full_name: FullName | None = None
 
 
-class UserPage(BaseModel):
-    items: list[AdminUserOut]
-    total: int
-    limit: int
-    offset: int
-
-
 class AuditOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -44,13 +37,6 @@ class AuditOut(BaseModel):
     ip_address: str | None
     user_agent: str | None
     request_id: str | None
-
-
-class AuditPage(BaseModel):
-    items: list[AuditOut]
-    total: int
-    limit: int
-    offset: int
 
 
 class ApiKeyCreate(BaseModel):
@@ -77,10 +63,3 @@ class ApiKeyOut(BaseModel):
 
 class ApiKeyCreated(ApiKeyOut):
     key: str = Field(description="The key itself. Shown once: store it now.")
-
-
-class ApiKeyPage(BaseModel):
-    items: list[ApiKeyOut]
-    total: int
-    limit: int
-    offset: int

@@ -8,7 +8,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tessera.core.audit import record
 from tessera.core.context import current_request
 from tessera.core.errors import BadRequest, Forbidden
-from tessera.core.identity import hooks
 from tessera.core.identity.failures import KeepChanges, incorrect_credentials
 from tessera.core.identity.models import User
 from tessera.core.identity.repository import IdentityRepository
@@ -49,7 +48,7 @@ async def create_user(
         )
     except IntegrityError as exc:  # a concurrent registration of the same e-mail won
         raise BadRequest(EMAIL_TAKEN, code="email_taken") from exc
-    await hooks.user_registered(session, user)
+    await state.hooks.user_registered(session, user)
     return user
 
 

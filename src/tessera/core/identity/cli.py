@@ -31,10 +31,12 @@ api_keys_app = typer.Typer(no_args_is_help=True, help="Service API keys (kiosks,
 
 
 def _run(work: Callable[[Any], Awaitable[T]]) -> T:
+    from tessera.core.modules import all_parts
     from tessera.core.runtime import Runtime
 
     async def main() -> T:
-        runtime = Runtime.build(get_settings())
+        settings = get_settings()
+        runtime = Runtime.build(settings, all_parts(settings.modules))
         try:
             return await work(runtime)
         finally:
@@ -98,7 +100,8 @@ def seed(
     tester_email: str = DEMO_TESTER_EMAIL,
     tester_password: Annotated[str | None, typer.Option(help="Default: random, printed")] = None,
 ) -> None:
-    """Demo data: an admin and a tester account (idempotent by e-mail)."""
+    """Demo data: an admin and a tester account (idempotent by e-mail), then each enabled
+    module's own demo data."""
     if not demo:
         typer.echo("nothing to seed; use --demo")
         return
@@ -130,6 +133,13 @@ def seed(
         raise typer.Exit(2) from exc
     _report(admin, "admin")
     _report(tester, "tester")
+
+    async def module_demos(runtime: Any) -> None:
+        for part in runtime.parts:
+            for hook in part.on_demo_seed:
+                await hook(runtime)
+
+    _run(module_demos)
 
 
 @api_keys_app.command("create")

@@ -121,6 +121,25 @@ def ApiKeyPrincipal(*roles: str) -> Callable[..., Awaitable[ApiKeyIdentity]]:
     return api_key_principal
 
 
+async def _principal(
+    request: Request,
+    session: AsyncSession,
+    state: IdentityState,
+    roles: tuple[str, ...],
+    allow_users: bool,
+) -> Principal:
+    scheme, credentials = _split_authorization(request)
+    if scheme == "apikey" and roles:
+        key = await _api_key_from_header(request, database_of(request), state, credentials, roles)
+        return Principal(kind="api_key", id=key.id, role=key.role, user=None)
+    if scheme == "bearer" and allow_users and credentials:
+        user = await _user_from_bearer(request, session, state, credentials)
+        return Principal(kind="user", id=user.id, role=None, user=user)
+    if scheme == "apikey":
+        raise Forbidden("API keys may not do that", code="api_key_role_forbidden")
+    raise Unauthorized(NOT_AUTHENTICATED, code="not_authenticated")
+
+
 def Caller(*roles: str, allow_users: bool = True) -> Callable[..., Awaitable[Principal]]:
     """A dependency accepting an API key with one of `roles` or (if `allow_users`) a signed-in
     user; returns a `Principal`."""
@@ -133,18 +152,27 @@ def Caller(*roles: str, allow_users: bool = True) -> Callable[..., Awaitable[Pri
         _header: Annotated[str | None, Depends(api_key_scheme)],
         _token: Annotated[str | None, Depends(bearer_scheme)],
     ) -> Principal:
-        scheme, credentials = _split_authorization(request)
-        if scheme == "apikey" and allowed:
-            key = await _api_key_from_header(
-                request, database_of(request), state, credentials, allowed
-            )
-            return Principal(kind="api_key", id=key.id, role=key.role, user=None)
-        if scheme == "bearer" and allow_users and credentials:
-            user = await _user_from_bearer(request, session, state, credentials)
-            return Principal(kind="user", id=user.id, role=None, user=user)
-        if scheme == "apikey":
-            raise Forbidden("API keys may not do that", code="api_key_role_forbidden")
-        raise Unauthorized(NOT_AUTHENTICATED, code="not_authenticated")
+        return await _principal(request, session, state, allowed, allow_users)
 
     caller.__name__ = f"caller_{'_'.join(allowed) or 'users'}"
     return caller
+
+
+def OptionalCaller(*roles: str) -> Callable[..., Awaitable[Principal | None]]:
+    """Like `Caller(*roles)`, but a request that sends no credentials at all gets None
+    (credentials that are sent must still be valid)."""
+    allowed = tuple(roles)
+
+    async def optional_caller(
+        request: Request,
+        session: DbSession,
+        state: IdentityDep,
+        _header: Annotated[str | None, Depends(api_key_scheme)],
+        _token: Annotated[str | None, Depends(bearer_scheme)],
+    ) -> Principal | None:
+        if not request.headers.get("authorization"):
+            return None
+        return await _principal(request, session, state, allowed, True)
+
+    optional_caller.__name__ = f"optional_caller_{'_'.join(allowed) or 'users'}"
+    return optional_caller

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tessera.core.identity import models
 from tessera.core.identity.bootstrap import create_first_admin
 from tessera.core.identity.cli import cli
 from tessera.core.identity.endpoints import admin, auth
@@ -11,6 +12,7 @@ from tessera.core.modules import ModuleSpec
 
 module = ModuleSpec(
     name="identity",
+    models=models,
     routers=[auth.router, admin.router],
     path_aliases=auth.ALIASES,
     jobs=[PURGE_EXPIRED_SESSIONS],

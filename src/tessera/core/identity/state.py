@@ -1,11 +1,11 @@
-"""The identity part's long-lived objects, built once per process at start-up and kept in
-`runtime.extras["identity"]`."""
+"""The identity part's long-lived objects, built once per process at start-up and provided on
+the runtime (`runtime.get(IdentityState)`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 
@@ -19,8 +19,10 @@ from tessera.core.identity.session_cache import (
     RedisSessionCache,
     SessionCache,
 )
+from tessera.core.modules import Hooks
 
-EXTRAS_KEY = "identity"
+if TYPE_CHECKING:
+    from tessera.core.runtime import Runtime
 
 
 @dataclass
@@ -31,6 +33,7 @@ class IdentityState:
     api_keys: ApiKeyCache
     mailer: Mailer
     jwt: JwtConfig
+    hooks: Hooks  # the enabled parts' declared hooks (registration, profile, sign-up)
 
     @property
     def access_ttl(self) -> timedelta:
@@ -41,7 +44,7 @@ class IdentityState:
         return timedelta(days=self.settings.refresh_token_expire_days)
 
     @classmethod
-    def build(cls, runtime: Any) -> IdentityState:
+    def build(cls, runtime: Runtime) -> IdentityState:
         settings: Settings = runtime.settings
         tombstone_ttl = settings.access_token_expire_minutes * 60 + LEEWAY_SECONDS + 60
         # Shared by every replica, the worker and the CLI; without Redis, ask the database
@@ -65,20 +68,17 @@ class IdentityState:
                 issuer=settings.jwt_issuer,
                 audience=settings.jwt_audience,
             ),
+            hooks=runtime.hooks,
         )
 
 
-async def install(runtime: Any) -> None:
+async def install(runtime: Runtime) -> None:
     """`on_startup` hook."""
-    runtime.extras[EXTRAS_KEY] = IdentityState.build(runtime)
+    runtime.provide(IdentityState.build(runtime))
 
 
-def state_of(runtime: Any) -> IdentityState:
-    state = runtime.extras.get(EXTRAS_KEY)
-    if state is None:  # a process that skipped start-up hooks (a script, a test)
-        state = runtime.extras[EXTRAS_KEY] = IdentityState.build(runtime)
-    assert isinstance(state, IdentityState)
-    return state
+def state_of(runtime: Runtime) -> IdentityState:
+    return runtime.get(IdentityState, IdentityState.build)
 
 
 async def get_identity(request: Request) -> IdentityState:

@@ -1,14 +1,27 @@
-"""The ledger part: wallet and admin routers, `tessera ledger check`, the registration hook."""
+"""The ledger part: wallet and admin routers, `tessera ledger check`, and a USD wallet opened
+for every new account in the registration's own transaction."""
 
 from __future__ import annotations
 
-from tessera.core.ledger import hooks
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tessera.core.identity.models import User
+from tessera.core.ledger import models
 from tessera.core.ledger.cli import cli
 from tessera.core.ledger.endpoints import admin_router, router
+from tessera.core.ledger.service import Ledger
+from tessera.core.ledger.wallet import WALLET_CURRENCY
 from tessera.core.modules import ModuleSpec
 
-# At import: any process that loads the ledger part (API, worker, CLI) opens wallets on
-# registration, including accounts created by `tessera create-admin`.
-hooks.install()
 
-module = ModuleSpec(name="ledger", routers=[router, admin_router], cli=cli)
+async def open_wallet_on_registration(session: AsyncSession, user: User) -> None:
+    await Ledger(session).open_wallet(user.id, WALLET_CURRENCY)
+
+
+module = ModuleSpec(
+    name="ledger",
+    models=models,
+    routers=[router, admin_router],
+    cli=cli,
+    on_user_registered=[open_wallet_on_registration],
+)

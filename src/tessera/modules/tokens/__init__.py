@@ -6,26 +6,26 @@ The module's face: its routers, its scheduled job, its start-up and bootstrap ho
 
 from __future__ import annotations
 
-from typing import Any
-
 import structlog
 
 from tessera.core.config import Environment
 from tessera.core.modules import ModuleSpec
+from tessera.core.runtime import Runtime
+from tessera.modules.tokens import models
 from tessera.modules.tokens.cli import cli
-from tessera.modules.tokens.config import TokensConfig
+from tessera.modules.tokens.config import TokensConfig, TokensSettings
 from tessera.modules.tokens.endpoints import router
 from tessera.modules.tokens.jobs import JOBS
 from tessera.modules.tokens.keyring import ensure_live_key
-from tessera.modules.tokens.state import EXTRAS_KEY, TokensRuntime
+from tessera.modules.tokens.state import TokensState
 
 log = structlog.get_logger("tessera.tokens")
 
 
-async def _start(runtime: Any) -> None:
+async def _start(runtime: Runtime) -> None:
     """Build the key ring and filter cache; in development, make sure a key exists."""
     config = TokensConfig.from_settings(runtime.settings)  # refuses production without a KEK
-    runtime.extras[EXTRAS_KEY] = TokensRuntime.build(config, runtime.db)
+    runtime.provide(TokensState.build(config, runtime.db))
     if runtime.settings.env is Environment.development:
         try:
             created = await ensure_live_key(runtime.db, config.kek, config.key_lifetime)
@@ -36,9 +36,9 @@ async def _start(runtime: Any) -> None:
             log.info("token_key_created", key_id=created.key_id_hex)
 
 
-async def _bootstrap(runtime: Any) -> None:
+async def _bootstrap(runtime: Runtime) -> None:
     """`tessera bootstrap` (make run): generate the issuer key if none is live."""
-    tokens: TokensRuntime = runtime.extras[EXTRAS_KEY]
+    tokens = runtime.get(TokensState)
     created = await ensure_live_key(runtime.db, tokens.config.kek, tokens.config.key_lifetime)
     if created is not None:
         print(f"token issuer key generated: {created.key_id_hex}")
@@ -46,6 +46,8 @@ async def _bootstrap(runtime: Any) -> None:
 
 module = ModuleSpec(
     name="tokens",
+    settings=TokensSettings,
+    models=models,
     routers=[router],
     jobs=JOBS,
     on_startup=[_start],

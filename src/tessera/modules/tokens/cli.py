@@ -16,7 +16,7 @@ from tessera.core.config import get_settings
 from tessera.core.db.base import utcnow
 from tessera.core.db.engine import Database
 from tessera.modules.tokens import formats, keys
-from tessera.modules.tokens.config import TokensConfig
+from tessera.modules.tokens.config import TokensConfig, TokensSettings
 from tessera.modules.tokens.keyring import IssuerKey, generate_key, store_key
 from tessera.modules.tokens.repository import TokensRepository
 
@@ -228,7 +228,7 @@ def demo(
     ok = run_demo(
         base_url,
         DemoKeys(kiosk=kiosk_key, validator=validator_key, staff=staff_key),
-        price_cents=price_cents or settings.token_price_cents,
+        price_cents=price_cents or settings.module(TokensSettings).price_cents,
         echo=typer.echo,
     )
     if not ok:

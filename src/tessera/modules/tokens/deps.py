@@ -17,12 +17,16 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from tessera.core.db import DbSession
 from tessera.core.errors import Forbidden
-from tessera.core.identity.deps import ApiKeyIdentity, ApiKeyPrincipal, Caller, Principal
-from tessera.core.identity.state import IdentityDep
+from tessera.core.identity.deps import (
+    ApiKeyIdentity,
+    ApiKeyPrincipal,
+    Caller,
+    OptionalCaller,
+    Principal,
+)
 from tessera.core.ratelimit import RateLimiterDep, client_ip
-from tessera.modules.tokens.state import EXTRAS_KEY, Actor, TokensRuntime
+from tessera.modules.tokens.state import Actor, TokensState
 
 VOUCHER_RATE_LIMIT = "120/minute"  # per caller; anonymous callers are keyed by IP
 
@@ -31,12 +35,12 @@ VOUCHER_RATE_LIMIT = "120/minute"  # per caller; anonymous callers are keyed by 
 # thread pool, a hop that costs more than the whole lookup.
 
 
-async def get_tokens(request: Request) -> TokensRuntime:
-    tokens: TokensRuntime = request.app.state.runtime.extras[EXTRAS_KEY]
+async def get_tokens(request: Request) -> TokensState:
+    tokens: TokensState = request.app.state.runtime.get(TokensState)
     return tokens
 
 
-TokensDep = Annotated[TokensRuntime, Depends(get_tokens)]
+TokensDep = Annotated[TokensState, Depends(get_tokens)]
 
 
 def actor_of(principal: Principal) -> Actor:
@@ -80,13 +84,12 @@ async def staff_or_admin(principal: Annotated[Principal, Depends(_staff_or_user)
 
 
 async def voucher_holder(
-    request: Request, session: DbSession, identity: IdentityDep, limiter: RateLimiterDep
+    request: Request,
+    principal: Annotated[Principal | None, Depends(OptionalCaller("kiosk"))],
+    limiter: RateLimiterDep,
 ) -> Actor:
     """A kiosk or user if credentials are sent (and then they must be valid), else anonymous."""
-    if request.headers.get("authorization"):
-        principal = await _kiosk_or_user(
-            request=request, session=session, state=identity, _header=None, _token=None
-        )
+    if principal is not None:
         actor = actor_of(principal)
     else:
         ip = client_ip(request)

@@ -140,7 +140,7 @@ async def issuer_directory(request: Request, tokens: TokensDep, session: DbSessi
     """RFC 9578 §4 issuer directory: the request URI and token keys in order of preference."""
     settings: Settings = request.app.state.runtime.settings
     document = {
-        "issuer-request-uri": settings.base_url.rstrip("/") + "/token-request",
+        "issuer-request-uri": settings.resolved_public_url + "/token-request",
         "token-keys": [
             {
                 "token-type": 2,

@@ -9,7 +9,7 @@ import structlog
 from tessera.core.jobs import Job, JobContext
 from tessera.modules.tokens.filters import rebuild_snapshot
 from tessera.modules.tokens.repository import TokensRepository
-from tessera.modules.tokens.state import EXTRAS_KEY, TokensRuntime
+from tessera.modules.tokens.state import TokensState
 
 log = structlog.get_logger("tessera.tokens.jobs")
 
@@ -19,7 +19,7 @@ BLOOM_REBUILD_PERIOD = timedelta(minutes=10)
 async def bloom_rebuild(ctx: JobContext) -> None:
     """Retire expired keys' slots, forget spends no sync can still conflict with, and
     rebuild the Bloom filter at a size fit for the current number of spends."""
-    tokens: TokensRuntime = ctx.runtime.extras[EXTRAS_KEY]
+    tokens = ctx.runtime.get(TokensState)
     repo = TokensRepository(ctx.session)
     released = await repo.release_expired_slots(ctx.now)
     pruned = await repo.prune_spent_of_keys_expired_before(

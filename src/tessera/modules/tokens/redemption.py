@@ -47,7 +47,7 @@ from tessera.modules.tokens.schemas import (
     SyncResultOut,
     b64decode_any,
 )
-from tessera.modules.tokens.state import Actor, TokensRuntime
+from tessera.modules.tokens.state import Actor, TokensState
 
 REDEMPTIONS = Counter(
     "tessera_tokens_redemptions_total", "Token redemptions by outcome", ["channel", "outcome"]
@@ -112,7 +112,7 @@ async def find_candidate(
 
 async def redeem_online(
     db: Database,
-    tokens: TokensRuntime,
+    tokens: TokensState,
     actor: Actor,
     token: bytes,
     signature: bytes | None,
@@ -152,7 +152,7 @@ def _counted(reason: Reason | None) -> Reason | None:
 class RedemptionService:
     """Offline sync, double-spend review and revocation, inside the request's transaction."""
 
-    def __init__(self, session: AsyncSession, tokens: TokensRuntime) -> None:
+    def __init__(self, session: AsyncSession, tokens: TokensState) -> None:
         self.session = session
         self.tokens = tokens
         self.repo = TokensRepository(session)

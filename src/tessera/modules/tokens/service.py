@@ -33,7 +33,7 @@ from tessera.modules.tokens.schemas import (
     VoucherBalanceOut,
     VoucherCreatedOut,
 )
-from tessera.modules.tokens.state import Actor, TokensRuntime
+from tessera.modules.tokens.state import Actor, TokensState
 
 TOKENS_ISSUED = Counter("tessera_tokens_issued_total", "Tokens blind-signed", ["source"])
 
@@ -101,7 +101,7 @@ def new_voucher_code() -> str:
 
 
 class IssuanceService:
-    def __init__(self, session: AsyncSession, tokens: TokensRuntime) -> None:
+    def __init__(self, session: AsyncSession, tokens: TokensState) -> None:
         self.session = session
         self.tokens = tokens
         self.config = tokens.config

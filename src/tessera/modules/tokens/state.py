@@ -1,6 +1,6 @@
 """Long-lived objects of the module (one set per process) and who is calling.
 
-`TokensRuntime` is built by the module's start-up hook and kept in `runtime.extras["tokens"]`.
+`TokensState` is built by the module's start-up hook and provided on the runtime.
 `Actor` is the module's own, small view of the authenticated caller, so that services do not
 depend on how the identity part represents principals.
 """
@@ -20,8 +20,6 @@ from tessera.modules.tokens.config import TokensConfig
 from tessera.modules.tokens.filters import BloomService
 from tessera.modules.tokens.keyring import KeyRing
 from tessera.modules.tokens.repository import Spend, SpendOutcome, TokensRepository
-
-EXTRAS_KEY = "tokens"
 
 ActorKind = Literal["api_key", "user", "anonymous"]
 
@@ -53,7 +51,7 @@ class Actor:
 
 
 @dataclass
-class TokensRuntime:
+class TokensState:
     config: TokensConfig
     keyring: KeyRing
     bloom: BloomService
@@ -61,7 +59,7 @@ class TokensRuntime:
     spends: GroupCommit[Spend, SpendOutcome]
 
     @classmethod
-    def build(cls, config: TokensConfig, db: Database) -> TokensRuntime:
+    def build(cls, config: TokensConfig, db: Database) -> TokensState:
         return cls(
             config=config,
             keyring=KeyRing(config.kek),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
@@ -17,36 +16,28 @@ from tessera.core.identity.admin_schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyOut,
-    ApiKeyPage,
     AuditOut,
-    AuditPage,
-    UserPage,
 )
 from tessera.core.identity.deps import AdminUser
 from tessera.core.identity.schemas import CountOut
 from tessera.core.identity.state import IdentityDep
+from tessera.core.kit.pagination import Page, PageDep
+from tessera.core.kit.time import UtcDateTime
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=error_responses(401, 403))
 
-Limit = Annotated[int, Query(ge=1, le=100)]
-Offset = Annotated[int, Query(ge=0)]
 
-
-@router.get("/users", response_model=UserPage)
+@router.get("/users", response_model=Page[AdminUserOut])
 async def list_users(
     admin: AdminUser,
     session: DbSession,
+    page: PageDep,
     q: Annotated[str | None, Query(max_length=320, description="part of e-mail or name")] = None,
-    limit: Limit = 20,
-    offset: Offset = 0,
-) -> UserPage:
-    users, total = await admin_service.list_users(session, search=q, limit=limit, offset=offset)
-    return UserPage(
-        items=[AdminUserOut.model_validate(u) for u in users],
-        total=total,
-        limit=limit,
-        offset=offset,
+) -> Page[AdminUserOut]:
+    users, total = await admin_service.list_users(
+        session, search=q, limit=page.limit, offset=page.offset
     )
+    return page.of([AdminUserOut.model_validate(u) for u in users], total)
 
 
 @router.get("/users/{user_id}", response_model=AdminUserOut, responses=error_responses(404))
@@ -80,31 +71,28 @@ async def end_user_sessions(
     return CountOut(message="Sessions ended", sessions_ended=ended)
 
 
-@router.get("/audit-logs", response_model=AuditPage)
+@router.get("/audit-logs", response_model=Page[AuditOut])
 async def audit_logs(
     admin: AdminUser,
     session: DbSession,
+    page: PageDep,
     user_id: str | None = None,
     action: Annotated[
         str | None, Query(max_length=100, description="exact, or a prefix ending in *")
     ] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    limit: Limit = 20,
-    offset: Offset = 0,
-) -> AuditPage:
+    since: UtcDateTime | None = None,
+    until: UtcDateTime | None = None,
+) -> Page[AuditOut]:
     """Newest first. Filters: the account concerned (or acting), action, time range."""
     rows, total = await AuditTrail(session).search(
         user_id=user_id,
         action=action,
         since=since,
         until=until,
-        limit=limit,
-        offset=offset,
+        limit=page.limit,
+        offset=page.offset,
     )
-    return AuditPage(
-        items=[AuditOut.model_validate(r) for r in rows], total=total, limit=limit, offset=offset
-    )
+    return page.of([AuditOut.model_validate(r) for r in rows], total)
 
 
 @router.post(
@@ -121,20 +109,17 @@ async def create_api_key(body: ApiKeyCreate, admin: AdminUser, session: DbSessio
     return ApiKeyCreated(**ApiKeyOut.model_validate(key).model_dump(), key=plaintext)
 
 
-@router.get("/api-keys", response_model=ApiKeyPage)
+@router.get("/api-keys", response_model=Page[ApiKeyOut])
 async def list_api_keys(
     admin: AdminUser,
     session: DbSession,
+    page: PageDep,
     include_revoked: bool = False,
-    limit: Limit = 20,
-    offset: Offset = 0,
-) -> ApiKeyPage:
+) -> Page[ApiKeyOut]:
     keys, total = await api_keys.list_api_keys(
-        session, include_revoked=include_revoked, limit=limit, offset=offset
+        session, include_revoked=include_revoked, limit=page.limit, offset=page.offset
     )
-    return ApiKeyPage(
-        items=[ApiKeyOut.model_validate(k) for k in keys], total=total, limit=limit, offset=offset
-    )
+    return page.of([ApiKeyOut.model_validate(k) for k in keys], total)
 
 
 @router.delete("/api-keys/{key_id}", response_model=ApiKeyOut, responses=error_responses(404))
