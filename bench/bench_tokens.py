@@ -47,9 +47,9 @@ from tessera.core.config import Settings
 from tessera.core.db.engine import Database
 from tessera.core.db.migrate import upgrade
 from tessera.core.identity.api_keys import create_api_key
-from tessera.modules.tokens import crypto, keys
 from tessera.modules.tokens.config import TokensConfig
 from tessera.modules.tokens.keyring import store_key
+from tessera.protocols.tokens import crypto, keys
 
 SECRET = "bench-secret-key-that-is-long-enough-0123456789"
 RESULTS = Path(__file__).parent / "results"

@@ -26,9 +26,9 @@ from typing import Self
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tessera.modules.tokens import crypto, formats, keys
-from tessera.modules.tokens.bloom import BloomSnapshot
-from tessera.modules.tokens.formats import TokenChallenge, spent_key
+from tessera.protocols.tokens import crypto, formats, keys
+from tessera.protocols.tokens.bloom import BloomSnapshot
+from tessera.protocols.tokens.formats import TokenChallenge, spent_key
 
 __all__ = [
     "FinishedToken",

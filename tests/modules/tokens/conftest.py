@@ -1,37 +1,25 @@
 """Shared fixtures for the tokens protocol tests: the published test vectors and RSA keys.
 
-The vectors live outside the repository, in `<repo>/../shared/vectors` (override with
-TESSERA_VECTORS_DIR). Keys are expensive, so each is built once per session.
+The vectors live in `tests/vectors/` (their sources are named in its README). Keys are
+expensive, so each is built once per session.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tessera.modules.tokens import keys
+from tessera.protocols.tokens import keys
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-
-
-def vectors_dir() -> Path:
-    override = os.environ.get("TESSERA_VECTORS_DIR")
-    return Path(override) if override else REPO_ROOT.parent / "shared" / "vectors"
+VECTORS_DIR = Path(__file__).resolve().parents[2] / "vectors"
 
 
 def load_vectors(name: str) -> Any:
-    path = vectors_dir() / name
-    if not path.is_file():
-        message = f"test vectors not found at {path} (set TESSERA_VECTORS_DIR)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)  # CI always has them: a missing file is a broken set-up
-        pytest.skip(message)
-    return json.loads(path.read_text(encoding="utf-8"))
+    return json.loads((VECTORS_DIR / name).read_text(encoding="utf-8"))
 
 
 def rsa_private_key_from_pqd(p: int, q: int, d: int, e: int) -> rsa.RSAPrivateKey:

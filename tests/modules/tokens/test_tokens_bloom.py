@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tessera.modules.tokens.bloom import (
+from tessera.protocols.tokens.bloom import (
     BloomFilter,
     BloomFormatError,
     BloomSnapshot,

@@ -14,8 +14,8 @@ from tests.modules.tokens.conftest import CHALLENGE
 from tessera.client import tokens as sdk
 from tessera.client.tokens_http import TokensApi
 from tessera.core.db.base import utcnow
-from tessera.modules.tokens.bloom import BloomSnapshot
 from tessera.modules.tokens.models import BloomSnapshotRow
+from tessera.protocols.tokens.bloom import BloomSnapshot
 
 
 async def buy(

@@ -14,11 +14,11 @@ from typer.testing import CliRunner
 from tessera.core.config import Settings, get_settings
 from tessera.core.db.base import utcnow
 from tessera.core.db.engine import Database
-from tessera.modules.tokens import formats, keys
 from tessera.modules.tokens.cli import cli
 from tessera.modules.tokens.config import TokensConfig
 from tessera.modules.tokens.keyring import generate_key
 from tessera.modules.tokens.repository import TokensRepository
+from tessera.protocols.tokens import formats, keys
 
 runner = CliRunner()
 

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tessera.client import tokens as client
-from tessera.modules.tokens import crypto, formats, keys
-from tessera.modules.tokens.bloom import BloomFilter, BloomSnapshot
+from tessera.protocols.tokens import crypto, formats, keys
+from tessera.protocols.tokens.bloom import BloomFilter, BloomSnapshot
 
 CHALLENGE = client.TokenChallenge("tickets.tessera.example", origin_info="metro.example")
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tessera.modules.tokens import crypto
+from tessera.protocols.tokens import crypto
 
 VARIANT_NAMES = [
     "RSABSSA-SHA384-PSS-Randomized",

@@ -10,8 +10,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tessera.modules.tokens import crypto, formats, keys
-from tessera.modules.tokens.formats import (
+from tessera.protocols.tokens import crypto, formats, keys
+from tessera.protocols.tokens.formats import (
     Token,
     TokenChallenge,
     TokenInput,

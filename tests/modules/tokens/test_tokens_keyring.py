@@ -20,12 +20,12 @@ from tessera.app import create_app
 from tessera.client import tokens as sdk
 from tessera.core.config import InsecureSettings, Settings
 from tessera.core.db.base import utcnow
-from tessera.modules.tokens import keys
 from tessera.modules.tokens.config import TokensConfig, TokensSettings
 from tessera.modules.tokens.keyring import generate_key
 from tessera.modules.tokens.models import TokenKey
 from tessera.modules.tokens.repository import TokensRepository
 from tessera.modules.tokens.state import TokensState
+from tessera.protocols.tokens import keys
 
 
 async def key_rows(runtime: Any) -> list[TokenKey]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tessera.modules.tokens import keys
-from tessera.modules.tokens.formats import token_key_id
+from tessera.protocols.tokens import keys
+from tessera.protocols.tokens.formats import token_key_id
 
 KEK = keys.kek_from_secret("a configured secret of sufficient length")
 

@@ -10,10 +10,10 @@ from tests.conftest import TEST_SECRET
 
 from tessera.core.config import Settings
 from tessera.core.errors import AppError
+from tessera.modules.tokens.actor import Actor
 from tessera.modules.tokens.config import TokensConfig
 from tessera.modules.tokens.payments import check_payment, sign_receipt
 from tessera.modules.tokens.schemas import VerifyReceiptIn
-from tessera.modules.tokens.state import Actor
 
 KIOSK = Actor(kind="api_key", id="k-1", role="kiosk")
 RIDER = Actor(kind="user", id="u-1")

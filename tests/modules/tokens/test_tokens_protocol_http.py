@@ -14,7 +14,7 @@ from tests.modules.tokens.conftest import CHALLENGE, install_key, install_new_ke
 from tessera.client import tokens as sdk
 from tessera.client.tokens_http import TokensApi
 from tessera.core.db.base import utcnow
-from tessera.modules.tokens import keys
+from tessera.protocols.tokens import keys
 
 REQUEST_TYPE = "application/private-token-request"
 RESPONSE_TYPE = "application/private-token-response"

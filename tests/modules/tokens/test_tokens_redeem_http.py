@@ -18,9 +18,9 @@ from tests.modules.tokens.conftest import CHALLENGE, install_new_key
 from tessera.client import tokens as sdk
 from tessera.client.tokens_http import TokensApi
 from tessera.core.db.base import utcnow
-from tessera.modules.tokens import formats, keys
 from tessera.modules.tokens.models import SpentToken, TokenKey
 from tessera.modules.tokens.state import TokensState
+from tessera.protocols.tokens import formats, keys
 
 
 def b64(data: bytes) -> str:

@@ -2,13 +2,12 @@
 
 from tessera.core.db.base import Base, TimestampMixin, UTCDateTime, UUIDPrimaryKey, new_uuid
 from tessera.core.db.engine import Database, insert_for
-from tessera.core.db.session import DbSession, ReadSession
+from tessera.core.db.session import DbSession
 
 __all__ = [
     "Base",
     "Database",
     "DbSession",
-    "ReadSession",
     "TimestampMixin",
     "UTCDateTime",
     "UUIDPrimaryKey",

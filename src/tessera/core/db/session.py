@@ -34,11 +34,5 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with database_of(request).session(write=False) as session:
-        yield session
-
-
 DbSession = Annotated[AsyncSession, Depends(_session, scope="function")]
-ReadSession = Annotated[AsyncSession, Depends(_read_session, scope="function")]
 DatabaseDep = Annotated[Database, Depends(get_database)]

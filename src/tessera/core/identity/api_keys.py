@@ -24,7 +24,6 @@ from tessera.core.identity.secret_tokens import new_secret, sha256_hex
 
 KEY_PREFIX = "tsk_"
 DISPLAY_PREFIX_LENGTH = 12  # "tsk_" + 8 characters: enough to tell keys apart in a list
-KNOWN_ROLES = ("kiosk", "validator", "staff")
 ROLE_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{1,31}$")
 MAX_KEY_LENGTH = 128
 

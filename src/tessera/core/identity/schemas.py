@@ -64,6 +64,13 @@ class UserOut(BaseModel):
     created_at: datetime
 
 
+class MeOut(UserOut):
+    """The account as `/auth/me` shows it: the core fields and those the enabled modules add
+    through their `profile` hooks (e.g. `role`, `trust_score`, `isParent`)."""
+
+    model_config = ConfigDict(from_attributes=True, extra="allow")
+
+
 class MeUpdate(BaseModel):
     full_name: FullName | None = None
 

@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.core.db.base import new_uuid
@@ -132,13 +131,3 @@ class Scheduler:
             except Exception:  # a broken database must not kill the loop
                 log.exception("scheduler_tick_failed")
             await asyncio.sleep(tick_seconds)
-
-    async def history(self, job_name: str, limit: int = 10) -> list[JobRun]:
-        async with self.db.session(write=False) as session:
-            rows = await session.scalars(
-                select(JobRun)
-                .where(JobRun.job_name == job_name)
-                .order_by(JobRun.claimed_at.desc())
-                .limit(limit)
-            )
-            return list(rows)

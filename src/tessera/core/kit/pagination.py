@@ -16,6 +16,7 @@ Repositories take `(limit, offset)` and return `(rows, total)`.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Generic, TypeVar
 
 from fastapi import Depends, Query, Response
@@ -25,6 +26,7 @@ T = TypeVar("T")
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+MAX_OFFSET = 1_000_000
 TOTAL_HEADER = "X-Total-Count"
 
 
@@ -48,11 +50,18 @@ class PageParams(BaseModel):
         return items
 
 
-async def page_params(
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> PageParams:
-    return PageParams(limit=limit, offset=offset)
+def page_params(default_limit: int = DEFAULT_LIMIT) -> Callable[..., Awaitable[PageParams]]:
+    """The `limit`/`offset` query parameters as a dependency. `PageDep` is the usual one; a
+    face whose clients expect a longer default page declares
+    `Annotated[PageParams, Depends(page_params(50))]`."""
+
+    async def params(
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = default_limit,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    ) -> PageParams:
+        return PageParams(limit=limit, offset=offset)
+
+    return params
 
 
-PageDep = Annotated[PageParams, Depends(page_params)]
+PageDep = Annotated[PageParams, Depends(page_params())]

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Response
 
 from tessera.core.db import DbSession
 from tessera.core.errors import error_responses
 from tessera.core.idempotency import Idempotency
 from tessera.core.identity.deps import AdminUser, CurrentUser
 from tessera.core.kit.money import ExactDecimalRoute
+from tessera.core.kit.pagination import PageParams, page_params
 from tessera.core.ledger.schemas import AdjustmentIn, LedgerEntryOut, WalletAmountIn, WalletOut
 from tessera.core.ledger.wallet import WalletService
 from tessera.core.runtime import RuntimeDep
@@ -24,6 +25,7 @@ admin_router = APIRouter(prefix="/admin/wallets", tags=["admin"], route_class=Ex
 
 MOVE_ERRORS = error_responses(400, 401, 404, 409, 422)
 UserId = Annotated[str, Path(max_length=36)]
+WalletPage = Annotated[PageParams, Depends(page_params(50))]  # the seed 001 client's page
 
 
 @router.get("", response_model=WalletOut, responses=error_responses(401, 404))
@@ -74,15 +76,13 @@ async def transactions(
     session: DbSession,
     runtime: RuntimeDep,
     response: Response,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    page: WalletPage,
 ) -> list[LedgerEntryOut]:
     """The wallet's ledger entries, newest first; the total count is in `X-Total-Count`."""
     items, total = await WalletService(session, runtime.settings).transactions(
-        user.id, limit=limit, offset=offset
+        user.id, limit=page.limit, offset=page.offset
     )
-    response.headers["X-Total-Count"] = str(total)
-    return [LedgerEntryOut.of_history(item) for item in items]
+    return page.bare([LedgerEntryOut.of_history(item) for item in items], total, response)
 
 
 @admin_router.get("/{user_id}", response_model=WalletOut, responses=error_responses(401, 403, 404))

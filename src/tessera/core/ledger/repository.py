@@ -163,13 +163,6 @@ class LedgerRepository:
         )
         return int(total or 0)
 
-    async def entry_of(self, transaction_id: str, account_id: str) -> LedgerEntry | None:
-        return await self.session.scalar(
-            select(LedgerEntry).where(
-                LedgerEntry.transaction_id == transaction_id, LedgerEntry.account_id == account_id
-            )
-        )
-
     async def sums_by_kind(self, account_id: str, kinds: Sequence[str]) -> dict[str, int]:
         rows = await self.session.execute(
             select(LedgerTransaction.kind, func.sum(LedgerEntry.amount))

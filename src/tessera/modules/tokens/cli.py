@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tessera.core.config import get_settings
 from tessera.core.db.base import utcnow
 from tessera.core.db.engine import Database
-from tessera.modules.tokens import formats, keys
 from tessera.modules.tokens.config import TokensConfig, TokensSettings
 from tessera.modules.tokens.keyring import IssuerKey, generate_key, store_key
 from tessera.modules.tokens.repository import TokensRepository
+from tessera.protocols.tokens import formats, keys
 
 cli = typer.Typer(no_args_is_help=True, help="The token issuer: keys, rotation and a demo.")
 

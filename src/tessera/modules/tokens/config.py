@@ -31,7 +31,7 @@ from tessera.core.config import (
     ModuleSettings,
     Settings,
 )
-from tessera.modules.tokens import keys
+from tessera.protocols.tokens import keys
 
 MIN_KEK_SECRET_BYTES = 32
 # The JWT secret is domain-separated from the KEK by HKDF's info string (keys.kek_from_secret);

@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tessera.core.db.engine import Database
 from tessera.core.identity.api_keys import create_api_key
-from tessera.modules.tokens import crypto, formats, keys
-from tessera.modules.tokens.bloom import BloomSnapshot
+from tessera.protocols.tokens import crypto, formats, keys
+from tessera.protocols.tokens.bloom import BloomSnapshot
 
 Echo = Callable[[str], Any]
 

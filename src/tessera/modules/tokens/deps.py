@@ -26,7 +26,8 @@ from tessera.core.identity.deps import (
     Principal,
 )
 from tessera.core.ratelimit import RateLimiterDep, client_ip
-from tessera.modules.tokens.state import Actor, TokensState
+from tessera.modules.tokens.actor import Actor
+from tessera.modules.tokens.state import TokensState
 
 VOUCHER_RATE_LIMIT = "120/minute"  # per caller; anonymous callers are keyed by IP
 

@@ -22,8 +22,9 @@ from tessera.core.db.session import DatabaseDep
 from tessera.core.errors import AppError, error_responses
 from tessera.core.idempotency import Idempotency
 from tessera.core.identity.deps import AdminUser
+from tessera.core.kit.pagination import Page, PageDep
 from tessera.core.ratelimit import RateLimiterDep
-from tessera.modules.tokens import keys
+from tessera.modules.tokens.actor import Actor
 from tessera.modules.tokens.deps import (
     KioskActor,
     StaffOrAdmin,
@@ -32,12 +33,13 @@ from tessera.modules.tokens.deps import (
     ValidatorOrAdmin,
     VoucherHolder,
 )
+from tessera.modules.tokens.issuance import IssuanceService, SignedBatch
 from tessera.modules.tokens.keyring import IssuerKey
 from tessera.modules.tokens.redemption import RedemptionService, redeem_online
 from tessera.modules.tokens.schemas import (
     BloomOut,
     CreateVoucherIn,
-    DoubleSpendPage,
+    DoubleSpendOut,
     PublicKeyOut,
     ReceiptOut,
     RedeemIn,
@@ -56,8 +58,7 @@ from tessera.modules.tokens.schemas import (
     VoucherCreatedOut,
     b64encode,
 )
-from tessera.modules.tokens.service import IssuanceService, SignedBatch
-from tessera.modules.tokens.state import Actor
+from tessera.protocols.tokens import keys
 
 router = APIRouter(tags=["tokens"])
 
@@ -376,15 +377,12 @@ async def revoke(
 
 @router.get(
     "/v1/admin/double_spends",
-    response_model=DoubleSpendPage,
+    response_model=Page[DoubleSpendOut],
     responses=error_responses(401, 403),
 )
 async def double_spends(
-    admin: AdminUser,
-    session: DbSession,
-    tokens: TokensDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> DoubleSpendPage:
+    admin: AdminUser, session: DbSession, tokens: TokensDep, page: PageDep
+) -> Page[DoubleSpendOut]:
     """Conflicts found by offline sync (both validators and times), newest first."""
-    return await RedemptionService(session, tokens).double_spends(limit, offset)
+    items, total = await RedemptionService(session, tokens).double_spends(page.limit, page.offset)
+    return page.of(items, total)

@@ -29,9 +29,9 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.core.db.base import utcnow
-from tessera.modules.tokens.bloom import BloomFilter, BloomSnapshot
 from tessera.modules.tokens.config import TokensConfig
 from tessera.modules.tokens.repository import TokensRepository
+from tessera.protocols.tokens.bloom import BloomFilter, BloomSnapshot
 
 log = structlog.get_logger("tessera.tokens.bloom")
 

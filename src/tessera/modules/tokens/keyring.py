@@ -23,9 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tessera.core.db.base import utcnow
 from tessera.core.db.engine import Database
 from tessera.core.errors import AppError
-from tessera.modules.tokens import formats, keys
 from tessera.modules.tokens.models import TokenKey
 from tessera.modules.tokens.repository import TokensRepository
+from tessera.protocols.tokens import formats, keys
 
 log = structlog.get_logger("tessera.tokens.keys")
 

@@ -18,9 +18,9 @@ import hmac
 from dataclasses import dataclass
 
 from tessera.core.errors import AppError, Forbidden, Unprocessable
+from tessera.modules.tokens.actor import Actor
 from tessera.modules.tokens.config import TokensConfig
 from tessera.modules.tokens.schemas import VerifyReceiptIn
-from tessera.modules.tokens.state import Actor
 
 PROVIDERS = ("test", "hmac", "wallet")
 MAX_TOKENS_PER_RECEIPT = 100_000

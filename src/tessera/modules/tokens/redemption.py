@@ -30,13 +30,12 @@ from tessera.core import audit
 from tessera.core.db.base import utcnow
 from tessera.core.db.engine import Database
 from tessera.core.errors import Unprocessable
-from tessera.modules.tokens import crypto, formats
+from tessera.modules.tokens.actor import Actor
 from tessera.modules.tokens.keyring import IssuerKey, KeyRing, KeySource
 from tessera.modules.tokens.repository import Spend, TokensRepository
 from tessera.modules.tokens.schemas import (
     ConflictOut,
     DoubleSpendOut,
-    DoubleSpendPage,
     OfflineItemIn,
     RevokeIn,
     RevokeOut,
@@ -47,7 +46,8 @@ from tessera.modules.tokens.schemas import (
     SyncResultOut,
     b64decode_any,
 )
-from tessera.modules.tokens.state import Actor, TokensState
+from tessera.modules.tokens.state import TokensState
+from tessera.protocols.tokens import crypto, formats
 
 REDEMPTIONS = Counter(
     "tessera_tokens_redemptions_total", "Token redemptions by outcome", ["channel", "outcome"]
@@ -306,7 +306,7 @@ class RedemptionService:
 
     # --- review and revocation ------------------------------------------------------------------
 
-    async def double_spends(self, limit: int, offset: int) -> DoubleSpendPage:
+    async def double_spends(self, limit: int, offset: int) -> tuple[list[DoubleSpendOut], int]:
         rows, total = await self.repo.double_spends(limit, offset)
         items = [
             DoubleSpendOut(
@@ -324,7 +324,7 @@ class RedemptionService:
             )
             for row in rows
         ]
-        return DoubleSpendPage(items=items, total=total)
+        return items, total
 
     async def revoke(self, actor: Actor, body: RevokeIn) -> RevokeOut:
         spent_key = _revocation_target(body)

@@ -222,11 +222,6 @@ class DoubleSpendOut(BaseModel):
     detected_at: datetime
 
 
-class DoubleSpendPage(BaseModel):
-    items: list[DoubleSpendOut]
-    total: int
-
-
 class RevokeIn(_In):
     token_hash: str | None = Field(
         None, description="hex (or base64) spent key: SHA-256('tessera-spent-v1' || token_input)"

@@ -1,15 +1,10 @@
-"""Long-lived objects of the module (one set per process) and who is calling.
-
-`TokensState` is built by the module's start-up hook and provided on the runtime.
-`Actor` is the module's own, small view of the authenticated caller, so that services do not
-depend on how the identity part represents principals.
-"""
+"""Long-lived objects of the module, one set per process: built by the module's start-up hook
+and provided on the runtime (`runtime.get(TokensState)`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,34 +15,6 @@ from tessera.modules.tokens.config import TokensConfig
 from tessera.modules.tokens.filters import BloomService
 from tessera.modules.tokens.keyring import KeyRing
 from tessera.modules.tokens.repository import Spend, SpendOutcome, TokensRepository
-
-ActorKind = Literal["api_key", "user", "anonymous"]
-
-
-@dataclass(frozen=True)
-class Actor:
-    kind: ActorKind
-    id: str
-    role: str | None = None
-    is_admin: bool = False
-
-    @property
-    def owner(self) -> str:
-        """The ownership scope of receipts: "api_key:<id>" or "user:<id>"."""
-        return f"{self.kind}:{self.id}"
-
-    @property
-    def user_id(self) -> str | None:
-        return self.id if self.kind == "user" else None
-
-    @property
-    def api_key_id(self) -> str | None:
-        return self.id if self.kind == "api_key" else None
-
-    def audit_fields(self) -> dict[str, Any]:
-        if self.kind == "anonymous":
-            return {"actor_type": "anonymous", "actor_id": None}
-        return {"actor_type": self.kind, "actor_id": self.id}
 
 
 @dataclass

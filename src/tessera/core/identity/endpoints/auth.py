@@ -15,9 +15,11 @@ from tessera.core.identity import account_service, auth_service
 from tessera.core.identity.deps import CurrentUser
 from tessera.core.identity.failures import KeepChanges, error_response
 from tessera.core.identity.mailer import deliver
+from tessera.core.identity.models import User
 from tessera.core.identity.schemas import (
     CountOut,
     LoginIn,
+    MeOut,
     Message,
     MeUpdate,
     PasswordChangeIn,
@@ -30,7 +32,7 @@ from tessera.core.identity.schemas import (
     UserOut,
 )
 from tessera.core.identity.sessions import TokenPair, rotate_refresh_token
-from tessera.core.identity.state import IdentityDep
+from tessera.core.identity.state import IdentityDep, IdentityState
 from tessera.core.ratelimit import RateLimiterDep
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -152,16 +154,23 @@ async def logout_all(user: CurrentUser, session: DbSession, identity: IdentityDe
     return CountOut(message="Logged out everywhere", sessions_ended=ended)
 
 
-@router.get("/me", response_model=UserOut, responses=error_responses(401, 403))
-async def me(user: CurrentUser) -> UserOut:
-    return UserOut.model_validate(user)
+async def _me(session: DbSession, identity: IdentityState, user: User) -> MeOut:
+    fields = await identity.hooks.profile(session, user)
+    return MeOut.model_validate({**UserOut.model_validate(user).model_dump(), **fields})
 
 
-@router.patch("/me", response_model=UserOut, responses=error_responses(401, 403, 422))
-async def update_me(body: MeUpdate, user: CurrentUser, session: DbSession) -> UserOut:
+@router.get("/me", response_model=MeOut, responses=error_responses(401, 403))
+async def me(user: CurrentUser, session: DbSession, identity: IdentityDep) -> MeOut:
+    return await _me(session, identity, user)
+
+
+@router.patch("/me", response_model=MeOut, responses=error_responses(401, 403, 422))
+async def update_me(
+    body: MeUpdate, user: CurrentUser, session: DbSession, identity: IdentityDep
+) -> MeOut:
     if "full_name" in body.model_fields_set:
         await account_service.update_profile(session, user, full_name=body.full_name)
-    return UserOut.model_validate(user)
+    return await _me(session, identity, user)
 
 
 @router.post(

@@ -22,8 +22,8 @@ from typing import Final, Self
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tessera.modules.tokens import crypto
-from tessera.modules.tokens.keys import public_key_spki_der
+from tessera.protocols.tokens import crypto
+from tessera.protocols.tokens.keys import public_key_spki_der
 
 TOKEN_TYPE_BLIND_RSA: Final = 0x0002
 VARIANT: Final = crypto.PSS_DETERMINISTIC  # the RFC 9474 variant token type 0x0002 uses

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tessera.core import audit
 from tessera.core.db.base import utcnow
 from tessera.core.errors import AppError, BadRequest, Conflict, NotFound, Unprocessable
-from tessera.modules.tokens import crypto, formats
+from tessera.modules.tokens.actor import Actor
 from tessera.modules.tokens.keyring import IssuerKey
 from tessera.modules.tokens.payments import check_payment
 from tessera.modules.tokens.repository import TokensRepository
@@ -33,7 +33,8 @@ from tessera.modules.tokens.schemas import (
     VoucherBalanceOut,
     VoucherCreatedOut,
 )
-from tessera.modules.tokens.state import Actor, TokensState
+from tessera.modules.tokens.state import TokensState
+from tessera.protocols.tokens import crypto, formats
 
 TOKENS_ISSUED = Counter("tessera_tokens_issued_total", "Tokens blind-signed", ["source"])
 

@@ -1,4 +1,4 @@
-"""Spent-token Bloom filter, scheme `sha256-km-v1` (shared/vectors/bloom_proposal.json).
+"""Spent-token Bloom filter, scheme `sha256-km-v1` (tests/vectors/bloom_proposal.json).
 
 Elements are 32-byte spent keys (`formats.spent_key`). For an element x, with the filter's
 16-byte random salt:
