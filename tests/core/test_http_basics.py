@@ -1,5 +1,8 @@
 """What any client sees of the frame: error bodies, request ids, limits, CORS, health, docs."""
 
+import asyncio
+import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -162,6 +165,18 @@ async def without_database(engine: str, tmp_path: Path) -> AsyncIterator[httpx2.
     finally:
         await http.aclose()
         await manager.__aexit__(None, None, None)
+        await _sqlite_connects_settled()
+
+
+async def _sqlite_connects_settled(deadline_seconds: float = 10.0) -> None:
+    """On a busy machine the readiness check can time out while aiosqlite's worker thread is
+    still failing to open the file; that thread then reports to this test's event loop. Let it
+    finish before the loop closes, so its report does not land in a later test."""
+    stop = time.monotonic() + deadline_seconds
+    while time.monotonic() < stop and any(
+        thread.name.endswith("(_connection_worker_thread)") for thread in threading.enumerate()
+    ):
+        await asyncio.sleep(0.05)
 
 
 async def test_readyz_is_503_when_the_database_is_unreachable(
