@@ -304,7 +304,7 @@ class FamilyRepository:
             .where(ContractRule.contract_id.in_(contract_ids))
             .order_by(Rule.created_at, Rule.id)
         )
-        for contract_id, rule in rows.tuples():
+        for contract_id, rule in rows:
             found[contract_id].append(rule)
         return found
 
