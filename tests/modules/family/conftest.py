@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 
 import httpx2
 import pytest
+from tests.helpers.identity import DEFAULT_PASSWORD, login
 
 from tessera.core.identity.state import state_of
 from tessera.modules.family.service import NewMember, create_family_with_members
-from tests.helpers.identity import DEFAULT_PASSWORD, login
 
 
 @dataclass

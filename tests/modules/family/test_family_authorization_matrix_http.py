@@ -11,10 +11,10 @@ from typing import Any
 
 import httpx2
 from fastapi.routing import APIRoute
+from tests.modules.family.conftest import Person, World
 
 from tessera.core.ledger import Ledger
 from tessera.modules.family import module as family
-from tests.modules.family.conftest import Person, World
 
 OK = "ok"  # any 2xx
 ROLES = ("parent", "own_child", "other_child", "other_parent", "anonymous")

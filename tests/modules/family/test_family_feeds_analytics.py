@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx2
 from icalendar import Calendar
+from tests.modules.family.conftest import Person, World
 
 from tessera.core.jobs import Scheduler
 from tessera.modules.family.jobs import JOBS
-from tests.modules.family.conftest import Person, World
 
 
 async def _post(client: httpx2.AsyncClient, who: Person, path: str, body: Any) -> Any:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import httpx2
+from tests.helpers.identity import register_and_login
+from tests.modules.family.conftest import World
 
 from tessera.core.identity.auth_service import create_user
 from tessera.core.identity.state import state_of
-from tests.helpers.identity import register_and_login
-from tests.modules.family.conftest import World
 
 
 async def _invite(client: httpx2.AsyncClient, home: Any, **body: Any) -> httpx2.Response:

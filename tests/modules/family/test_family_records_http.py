@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx2
+from tests.modules.family.conftest import World
 
 from tessera.core.jobs import Scheduler
 from tessera.modules.family.jobs import JOBS
-from tests.modules.family.conftest import World
 
 
 async def _post(client: httpx2.AsyncClient, headers: dict[str, str], path: str, body: Any) -> Any:

@@ -14,14 +14,14 @@ from typing import Any
 import httpx2
 import pytest
 from sqlalchemy import select
+from tests.conftest import make_settings, settings_env
+from tests.modules.family.conftest import Household, Person, make_household
 
 from tessera.core.config import Settings
 from tessera.core.jobs import Scheduler
 from tessera.modules.family.config import FamilySettings
 from tessera.modules.family.jobs import JOBS
 from tessera.modules.family.models import RewardDay
-from tests.conftest import make_settings, settings_env
-from tests.modules.family.conftest import Household, Person, make_household
 
 DAY = date(2026, 3, 10)
 # 00:05 on 11 March in Paris (CET, UTC+1): 10 March is over.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import httpx2
-
 from tests.modules.family.conftest import World
 
 

@@ -7,7 +7,6 @@ from datetime import date, timedelta
 from typing import Any
 
 import httpx2
-
 from tests.modules.family.conftest import World
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx2
+from tests.modules.family.conftest import World
 
 from tessera.core.ledger import Ledger
-from tests.modules.family.conftest import World
 
 
 async def test_wallets_read_and_convert(

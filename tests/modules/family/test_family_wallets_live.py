@@ -9,11 +9,11 @@ from typing import Any
 
 import httpx2
 import pytest
+from tests.helpers.cli import database_env, run_tessera
+from tests.modules.family.conftest import make_household
 
 from tessera.core.config import Settings
 from tessera.core.ledger import Ledger
-from tests.helpers.cli import database_env, run_tessera
-from tests.modules.family.conftest import make_household
 
 # PostgreSQL, the replicated deployment: row locks, not SQLite's one writer, decide the race.
 pytestmark = pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
