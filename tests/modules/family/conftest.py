@@ -16,7 +16,7 @@ import pytest
 from tests.helpers.identity import DEFAULT_PASSWORD, login
 
 from tessera.core.identity.state import state_of
-from tessera.modules.family.service import NewMember, create_family_with_members
+from tessera.modules.family.families import NewMember, create_family_with_members
 
 
 @dataclass

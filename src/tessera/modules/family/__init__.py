@@ -14,9 +14,9 @@ from tessera.modules.family.cli import cli
 from tessera.modules.family.config import FamilySettings
 from tessera.modules.family.demo import seed_demo_family
 from tessera.modules.family.endpoints import router
+from tessera.modules.family.families import join_invited_family, profile, signup_allowed
 from tessera.modules.family.jobs import JOBS
 from tessera.modules.family.record_endpoints import contracts, privileges, rules, violations
-from tessera.modules.family.service import join_invited_family, profile, signup_allowed
 from tessera.modules.family.task_endpoints import router as tasks_router
 
 module = ModuleSpec(

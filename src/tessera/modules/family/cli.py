@@ -13,8 +13,8 @@ import typer
 from tessera.core.config import get_settings
 from tessera.core.errors import AppError
 from tessera.core.identity.state import state_of
+from tessera.modules.family.families import NewMember, create_family_with_members
 from tessera.modules.family.repository import FamilyRepository
-from tessera.modules.family.service import NewMember, create_family_with_members
 
 T = TypeVar("T")
 

@@ -10,9 +10,9 @@ from tessera.core.identity.state import state_of
 from tessera.core.runtime import Runtime
 from tessera.modules.family.access import local_today
 from tessera.modules.family.config import FamilySettings
+from tessera.modules.family.families import NewMember, create_family_with_members
 from tessera.modules.family.models import Contract, Rule
 from tessera.modules.family.repository import FamilyRepository
-from tessera.modules.family.service import NewMember, create_family_with_members
 
 FAMILY_NAME = "Famille Dory-Delmer"
 PARENTS = (

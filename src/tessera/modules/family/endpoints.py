@@ -14,7 +14,7 @@ from tessera.core.idempotency import Idempotency
 from tessera.core.identity import CurrentUser
 from tessera.core.kit.money import ExactDecimalRoute
 from tessera.core.ratelimit import RateLimiterDep, client_ip
-from tessera.modules.family import analytics, feeds, records, rewards, service, wallets
+from tessera.modules.family import analytics, families, feeds, records, rewards, wallets
 from tessera.modules.family.access import FamilyCaller
 from tessera.modules.family.deps import MemberDep, SettingsDep
 from tessera.modules.family.errors import FamilyNotFound
@@ -78,7 +78,7 @@ def _own_family(caller: FamilyCaller, family_id: str) -> Family:
 async def create_family(
     body: FamilyCreate, user: CurrentUser, session: DbSession, settings: SettingsDep
 ) -> FamilyOut:
-    family, _ = await service.create_family(session, user, body, settings)
+    family, _ = await families.create_family(session, user, body, settings)
     return FamilyOut.model_validate(family)
 
 
@@ -92,7 +92,7 @@ async def update_family(
     family_id: str, body: FamilyUpdate, caller: MemberDep, session: DbSession
 ) -> FamilyOut:
     _own_family(caller, family_id)
-    family = await service.update_family(session, caller, body)
+    family = await families.update_family(session, caller, body)
     return FamilyOut.model_validate(family)
 
 
@@ -105,7 +105,7 @@ async def list_invitations(
     _own_family(caller, family_id)
     caller.require_parent()
     rows = await FamilyRepository(session).invitations(caller.family_id)
-    return [service.invitation_out(row) for row in rows]
+    return [families.invitation_out(row) for row in rows]
 
 
 @router.post(
@@ -122,7 +122,7 @@ async def invite(
     settings: SettingsDep,
 ) -> InvitationOut:
     _own_family(caller, family_id)
-    return service.invitation_out(await service.invite(session, caller, body, settings))
+    return families.invitation_out(await families.invite(session, caller, body, settings))
 
 
 @router.delete(
@@ -132,7 +132,7 @@ async def revoke_invitation(
     family_id: str, invitation_id: str, caller: MemberDep, session: DbSession
 ) -> Success:
     _own_family(caller, family_id)
-    await service.revoke_invitation(session, caller, invitation_id)
+    await families.revoke_invitation(session, caller, invitation_id)
     return Success()
 
 
@@ -143,7 +143,7 @@ async def update_member(
     family_id: str, user_id: str, body: MemberUpdate, caller: MemberDep, session: DbSession
 ) -> MemberOut:
     _own_family(caller, family_id)
-    return member_out(await service.update_member(session, caller, user_id, body))
+    return member_out(await families.update_member(session, caller, user_id, body))
 
 
 @router.delete(
@@ -155,7 +155,7 @@ async def remove_member(
     family_id: str, user_id: str, caller: MemberDep, session: DbSession
 ) -> Success:
     _own_family(caller, family_id)
-    await service.remove_member(session, caller, user_id)
+    await families.remove_member(session, caller, user_id)
     return Success()
 
 

@@ -28,7 +28,8 @@ class SeedPage:
 
 
 async def seed_page(
-    page: Annotated[int, Query(ge=1)] = 1, limit: Annotated[int, Query(ge=1, le=100)] = 10
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> SeedPage:
     return SeedPage(page=page, limit=limit)
 
