@@ -3,11 +3,14 @@ deletions, completion rules and the parent's approval."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx2
 from tests.modules.family.conftest import World
+
+from tessera.core.jobs import Scheduler
+from tessera.modules.family.jobs import JOBS
 
 
 async def _create(client: httpx2.AsyncClient, world: World, **body: Any) -> dict[str, Any]:
@@ -287,3 +290,26 @@ async def test_calendar_ranges_and_dates_validate(client: httpx2.AsyncClient, wo
         headers=headers,
     )
     assert backwards.status_code == 400
+
+
+async def test_the_window_moves_on_with_the_days(
+    client: httpx2.AsyncClient, runtime: Any, world: World
+) -> None:
+    today = world.a.today()
+    await _create(
+        client,
+        world,
+        title="Chat",
+        assignedTo=[world.a.children[0].id],
+        dueDate=today.isoformat(),
+        isRecurring=True,
+        rrule="FREQ=DAILY",
+        endDate=(today + timedelta(days=800)).isoformat(),
+    )
+    dates = await _dates(client, world)
+    assert dates[-1] == (today + timedelta(days=366)).isoformat() and len(dates) == 367
+    later = datetime.now(UTC) + timedelta(days=10)
+    scheduler = Scheduler(runtime.db, JOBS, runtime, clock=lambda: later)
+    assert await scheduler.run_job(JOBS[1]) is True
+    dates = await _dates(client, world)
+    assert len(dates) == len(set(dates)) == 377

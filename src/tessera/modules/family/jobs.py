@@ -39,7 +39,7 @@ async def daily_rewards(ctx: JobContext) -> None:
 
 async def task_windows(ctx: JobContext) -> None:
     settings = ctx.runtime.settings.module(FamilySettings)
-    extended = await extend_windows(ctx.session, settings, ctx.now.date())
+    extended = await extend_windows(ctx.session, settings, ctx.now)
     if extended:
         log.info("family_task_windows_extended", series=extended)
 

@@ -181,9 +181,11 @@ class FamilyRepository:
                 .execution_options(synchronize_session=False)
             )
 
-    async def templates_to_extend(self, through: date) -> Sequence[Task]:
-        """Recurring templates whose instances stop before `through` and whose rule goes on."""
+    async def templates_to_extend(self, family_id: str, through: date) -> Sequence[Task]:
+        """The family's recurring templates whose instances stop before `through` and whose
+        rule goes on."""
         stmt = select(Task).where(
+            Task.family_id == family_id,
             Task.is_recurring.is_(True),
             Task.generated_until < through,
             Task.generated_until < Task.end_date,

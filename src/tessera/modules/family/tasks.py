@@ -10,14 +10,19 @@ them). An optional parent approval makes a child's "done" count only once a pare
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.core.audit import record
 from tessera.core.db.base import utcnow
-from tessera.modules.family.access import FamilyCaller, child_of_family, readable_child
+from tessera.modules.family.access import (
+    FamilyCaller,
+    child_of_family,
+    local_today,
+    readable_child,
+)
 from tessera.modules.family.config import FamilySettings
 from tessera.modules.family.errors import (
     InvalidRecurrence,
@@ -354,11 +359,13 @@ async def visible_tasks(
     return list(await repo.tasks_between(caller.family_id, caller.visible_child(), start, end))
 
 
-async def extend_windows(session: AsyncSession, settings: FamilySettings, today: date) -> int:
-    """Move every open-ended series' window on to `today` + the window; returns how many."""
+async def extend_windows(session: AsyncSession, settings: FamilySettings, now: datetime) -> int:
+    """Move every series' window on to the family's today + the window; returns how many."""
     repo = FamilyRepository(session)
-    through = today + timedelta(days=settings.task_window_days)
-    templates = await repo.templates_to_extend(through)
-    for template in templates:
-        await _generate(repo, template, template.generated_until or template.due_date, through)
-    return len(templates)
+    extended = 0
+    for family in await repo.families():
+        through = local_today(family, now) + timedelta(days=settings.task_window_days)
+        for template in await repo.templates_to_extend(family.id, through):
+            await _generate(repo, template, template.generated_until or template.due_date, through)
+            extended += 1
+    return extended
