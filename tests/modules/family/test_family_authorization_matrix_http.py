@@ -91,12 +91,12 @@ EXPECTED: dict[tuple[str, str], tuple[Any, ...]] = {
 def family_routes(app: Any) -> list[tuple[str, str]]:
     """The routes the app serves from the family module's routers."""
     mounted = [getattr(entry, "original_router", entry) for entry in app.routes]
-    found = []
+    found: list[tuple[str, str]] = []
     for router in mounted:
         if any(router is own for own in family.routers):
             for route in router.routes:
                 assert isinstance(route, APIRoute)
-                found.extend((method, route.path) for method in sorted(route.methods))
+                found.extend((method, route.path) for method in sorted(route.methods or ()))
     return found
 
 

@@ -37,7 +37,7 @@ async def test_contracts_are_validated(client: httpx2.AsyncClient, world: World)
         "startDate": "2026-07-01",
         "endDate": "2026-08-31",
     }
-    cases = [
+    cases: list[tuple[dict[str, Any], int]] = [
         ({"parentId": world.a.parent.id, "dailyReward": 0}, 422),
         ({"parentId": world.a.parent.id, "dailyReward": 0.001}, 422),
         ({"parentId": world.a.parent.id, "startDate": "2026-09-01"}, 400),

@@ -126,13 +126,14 @@ async def test_every_n_days_across_a_dst_week(client: httpx2.AsyncClient, world:
 async def test_bad_recurrences_are_400(client: httpx2.AsyncClient, world: World) -> None:
     child = world.a.children[0].id
     day = world.a.today().isoformat()
-    for extra in (
+    extras: tuple[dict[str, Any], ...] = (
         {"weekdays": [0, 8]},
         {"weekdays": []},
         {"rrule": "FREQ=HOURLY"},
         {"rrule": "FREQ=WEEKLY;BYDAY=XX"},
         {"weekdays": [1], "endDate": "2000-01-01"},
-    ):
+    )
+    for extra in extras:
         response = await client.post(
             "/api/tasks",
             json={
@@ -313,3 +314,28 @@ async def test_the_window_moves_on_with_the_days(
     assert await scheduler.run_job(JOBS[1]) is True
     dates = await _dates(client, world)
     assert len(dates) == len(set(dates)) == 377
+
+
+async def test_dates_at_the_edges_are_refused_not_500(
+    client: httpx2.AsyncClient, world: World
+) -> None:
+    headers = world.a.parent.headers
+    child = world.a.children[0].id
+    far = await client.post(
+        "/api/tasks",
+        json={
+            "title": "x",
+            "assignedTo": [child],
+            "dueDate": "9999-12-30",
+            "isRecurring": True,
+            "weekdays": [1],
+        },
+        headers=headers,
+    )
+    assert far.status_code == 422
+    for path in ("/api/tasks/date/9999-12-31", "/api/tasks/date/0001-01-01"):
+        assert (await client.get(path, headers=headers)).status_code == 400
+    old = await client.get(
+        "/api/analytics/monthly", params={"month": "0001-01", "child_id": child}, headers=headers
+    )
+    assert old.status_code == 400

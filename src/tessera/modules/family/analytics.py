@@ -38,7 +38,7 @@ MEASURES = (
 
 def parse_month(text: str) -> date:
     match = MONTH.match(text or "")
-    if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1:
+    if not match or not 1 <= int(match.group(2)) <= 12 or not 1900 <= int(match.group(1)) <= 2999:
         raise InvalidMonth()
     return date(int(match.group(1)), int(match.group(2)), 1)
 

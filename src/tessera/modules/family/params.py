@@ -10,13 +10,17 @@ from typing import Annotated
 from fastapi import Depends, Query
 
 from tessera.modules.family.errors import InvalidDate, InvalidRange
+from tessera.modules.family.schemas import FIRST_DAY, LAST_DAY
 
 
 def parse_day(text: str) -> date:
     try:
         if len(text) != 10:
             raise ValueError(text)
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
+        if not FIRST_DAY <= day <= LAST_DAY:
+            raise ValueError(text)
+        return day
     except ValueError:
         raise InvalidDate() from None
 

@@ -12,7 +12,7 @@ import datetime as dt
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
 from tessera.core.kit.money import MinorUnits, format_amount
@@ -22,6 +22,17 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
 Euros = Annotated[int, MinorUnits(CURRENCY)]
 Role = Literal["parent", "child"]
+FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
+
+
+def _in_range(value: dt.date) -> dt.date:
+    if not FIRST_DAY <= value <= LAST_DAY:
+        raise ValueError(f"dates run from {FIRST_DAY} to {LAST_DAY}")
+    return value
+
+
+# A calendar date of the family, in a range where date arithmetic never overflows.
+Day = Annotated[dt.date, AfterValidator(_in_range)]
 
 
 def money(cents: int) -> float:
@@ -44,7 +55,7 @@ class FamilyCreate(Camel):
     currency: Literal["EUR"] = "EUR"
     # The creator's own profile in the family (defaults: the account's name, no birth date).
     parent_name: Text | None = None
-    birth_date: dt.date | None = None
+    birth_date: Day | None = None
 
 
 class FamilyUpdate(Camel):
@@ -70,7 +81,7 @@ class MemberOut(Camel):
 
 class MemberUpdate(Camel):
     name: Text | None = None
-    birth_date: dt.date | None = None
+    birth_date: Day | None = None
     profile_picture: Annotated[str, StringConstraints(max_length=1000)] | None = None
 
 
@@ -78,7 +89,7 @@ class InvitationCreate(Camel):
     email: EmailStr = Field(max_length=320)
     role: Role = "child"
     name: Text
-    birth_date: dt.date | None = None
+    birth_date: Day | None = None
 
 
 class InvitationOut(Camel):
@@ -101,12 +112,12 @@ class TaskCreate(Camel):
     title: Text
     description: LongText | None = None
     assigned_to: list[str] = Field(min_length=1, max_length=50)
-    due_date: dt.date
+    due_date: Day
     is_recurring: bool = False
     weekdays: list[int] | None = None
-    end_date: dt.date | None = None
+    end_date: Day | None = None
     rrule: Annotated[str, StringConstraints(max_length=500)] | None = None
-    exdates: list[dt.date] | None = Field(None, max_length=500)
+    exdates: list[Day] | None = Field(None, max_length=500)
     requires_approval: bool = False
 
 
@@ -114,13 +125,13 @@ class TaskUpdate(Camel):
     title: Text | None = None
     description: LongText | None = None
     assigned_to: list[str] | None = Field(None, min_length=1, max_length=1)
-    due_date: dt.date | None = None
+    due_date: Day | None = None
     completed: bool | None = None
     is_recurring: bool | None = None
     weekdays: list[int] | None = None
-    end_date: dt.date | None = None
+    end_date: Day | None = None
     rrule: Annotated[str, StringConstraints(max_length=500)] | None = None
-    exdates: list[dt.date] | None = Field(None, max_length=500)
+    exdates: list[Day] | None = Field(None, max_length=500)
     requires_approval: bool | None = None
 
 
@@ -161,7 +172,7 @@ class PrivilegeCreate(Camel):
     title: Text
     description: LongText | None = None
     assigned_to: str
-    date: dt.date
+    date: Day
     earned: bool = False
 
 
@@ -169,7 +180,7 @@ class PrivilegeUpdate(Camel):
     title: Text | None = None
     description: LongText | None = None
     assigned_to: str | None = None
-    date: dt.date | None = None
+    date: Day | None = None
     earned: bool | None = None
 
 
@@ -220,7 +231,7 @@ class RuleDeleted(Camel):
 class ViolationCreate(Camel):
     rule_id: str
     child_id: str
-    date: dt.date
+    date: Day
     description: LongText | None = None
 
 
@@ -244,8 +255,8 @@ class ContractCreate(Camel):
     parent_id: str | None = None  # default: the caller
     rule_ids: list[str] = Field(default_factory=list, max_length=100)
     daily_reward: Euros
-    start_date: dt.date
-    end_date: dt.date
+    start_date: Day
+    end_date: Day
 
 
 class ContractUpdate(Camel):
@@ -254,8 +265,8 @@ class ContractUpdate(Camel):
     parent_id: str | None = None
     rule_ids: list[str] | None = Field(None, max_length=100)
     daily_reward: Euros | None = None
-    start_date: dt.date | None = None
-    end_date: dt.date | None = None
+    start_date: Day | None = None
+    end_date: Day | None = None
     active: bool | None = None
 
 
@@ -304,8 +315,8 @@ class ConvertIn(Camel):
 
 
 class ReprocessIn(Camel):
-    start_date: dt.date
-    end_date: dt.date
+    start_date: Day
+    end_date: Day
 
 
 class ReprocessSummary(BaseModel):
@@ -330,7 +341,7 @@ class ReprocessOut(BaseModel):
 
 
 class ExcusedCreate(Camel):
-    date: dt.date
+    date: Day
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
 
