@@ -312,7 +312,8 @@ async def create_family_with_members(
             user = await create_user(
                 session, identity, email=email, password=password, full_name=new.name
             )
-        elif await repo.member(user.id) is not None:
+        # An existing account, or a new one that a pending invitation just placed elsewhere.
+        if await repo.member(user.id) is not None:
             raise AlreadyInFamily(f"{email} already belongs to a family")
         created.append(
             await repo.add(

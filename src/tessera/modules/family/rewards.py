@@ -131,6 +131,8 @@ async def settle(
     """Settle (contract, day) if nobody has; on a re-run, pay a day that was left unpaid
     if it now qualifies. The cents paid by this call, or None."""
     repo = FamilyRepository(session)
+    if not rerun and await repo.reward_day(contract.id, day) is not None:
+        return None  # settled by an earlier run: the usual case every quarter hour
     state = await day_state(repo, contract.family_id, contract.child_id, day)
     outcome = state.outcome
     values: dict[str, Any] = {
