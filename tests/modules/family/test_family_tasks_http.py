@@ -339,3 +339,8 @@ async def test_dates_at_the_edges_are_refused_not_500(
         "/api/analytics/monthly", params={"month": "0001-01", "child_id": child}, headers=headers
     )
     assert old.status_code == 400
+    made = await _create(client, world, title="Lire", assignedTo=[child], dueDate="2026-05-01")
+    nulls = {"title": None, "dueDate": None, "requiresApproval": None, "assignedTo": None}
+    same = await client.put(f"/api/tasks/{made['id']}", json=nulls, headers=headers)
+    assert same.status_code == 200, same.text
+    assert (same.json()["title"], same.json()["dueDate"]) == ("Lire", "2026-05-01")

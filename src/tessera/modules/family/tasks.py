@@ -37,6 +37,7 @@ from tessera.modules.family.schemas import TaskCreate, TaskOut, TaskUpdate
 
 RECURRENCE_FIELDS = frozenset({"weekdays", "end_date", "rrule", "exdates"})
 PROPAGATED_FIELDS = ("title", "description", "assigned_to", "requires_approval")
+REQUIRED_FIELDS = ("title", "assigned_to", "due_date", "completed", "requires_approval")
 
 
 def task_out(task: Task, caller: FamilyCaller) -> TaskOut:
@@ -214,8 +215,11 @@ async def update_task(
         _uncomplete(task)
         await repo.flush()
         return task
+    for field in REQUIRED_FIELDS:  # `null` for a field that must have a value: unchanged
+        if field in changes and changes[field] is None:
+            del changes[field]
     if "assigned_to" in changes:
-        child = await child_of_family(repo, caller.family_id, (body.assigned_to or [""])[0])
+        child = await child_of_family(repo, caller.family_id, changes["assigned_to"][0])
         changes["assigned_to"] = child.user_id
     if "completed" in changes:
         completed = changes.pop("completed")
@@ -224,9 +228,6 @@ async def update_task(
         elif completed is False:
             _uncomplete(task)
     changes.pop("is_recurring", None)  # a task does not turn into a series or back
-    for field in ("title",):
-        if field in changes and changes[field] is None:
-            changes.pop(field)
     recurrence_changed = task.is_recurring and bool(RECURRENCE_FIELDS & changes.keys())
     if recurrence_changed:
         rule = changes.get("rrule", task.rrule)
