@@ -56,6 +56,11 @@ class ViolationNotFound(NotFound):
     detail = "Rule violation not found"
 
 
+class ExcusedDayNotFound(NotFound):
+    code = "excused_day_not_found"
+    detail = "Excused day not found"
+
+
 class ContractNotFound(NotFound):
     code = "contract_not_found"
     detail = "Contract not found"

@@ -19,6 +19,7 @@ from tessera.core.audit import record
 from tessera.modules.family.access import FamilyCaller, child_of_family, readable_child
 from tessera.modules.family.errors import (
     ContractNotFound,
+    ExcusedDayNotFound,
     InvalidContract,
     InvalidRules,
     MemberNotFound,
@@ -459,5 +460,5 @@ async def unexcuse_day(
     repo = FamilyRepository(session)
     row = await repo.excused(caller.family_id, excused_id)
     if row is None or row.child_id != child_id:
-        raise ViolationNotFound("Excused day not found", code="excused_day_not_found")
+        raise ExcusedDayNotFound()
     await repo.delete(row)
