@@ -114,3 +114,17 @@ async def test_a_new_account_creates_a_family_and_becomes_its_parent(
     ]
     again = await client.post("/api/families", json={"name": "G"}, headers=user.headers)
     assert again.status_code == 409
+
+
+async def test_auth_me_carries_the_family_profile(client: httpx2.AsyncClient, world: World) -> None:
+    child = world.a.children[0]
+    me = await client.get("/api/auth/me", headers=child.headers)
+    assert me.status_code == 200, me.text
+    body = me.json()
+    assert (body["id"], body["email"]) == (child.id, child.email)
+    assert body["name"] == child.name and body["isParent"] is False
+    assert body["birthDate"] == "2017-03-01" and body["profilePicture"] is None
+    assert (await client.get("/api/auth/me", headers=world.a.parent.headers)).json()["isParent"]
+    assert (await client.get("/api/auth/me")).status_code == 401  # not `null` as in the seed
+    outsider = await register_and_login(client)
+    assert "isParent" not in (await client.get("/api/auth/me", headers=outsider.headers)).json()

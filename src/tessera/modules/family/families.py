@@ -260,16 +260,11 @@ async def join_invited_family(session: AsyncSession, user: User) -> None:
 
 
 async def profile(session: AsyncSession, user: User) -> Mapping[str, Any]:
-    """The seed client's `/auth/me` fields."""
+    """The seed client's `/auth/me` fields, for a member of a family. An account in no family
+    is not a user of that client and gets none (its `/auth/me` stays the core's)."""
     member = await FamilyRepository(session).member(user.id)
     if member is None:
-        return {
-            "name": _display_name(user),
-            "isParent": False,
-            "birthDate": None,
-            "profilePicture": None,
-            "familyId": None,
-        }
+        return {}
     return {
         "name": member.name,
         "isParent": member.is_parent,
