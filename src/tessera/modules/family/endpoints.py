@@ -14,6 +14,7 @@ from tessera.core.idempotency import Idempotency
 from tessera.core.identity import CurrentUser
 from tessera.core.kit.money import ExactDecimalRoute
 from tessera.core.ratelimit import RateLimiterDep, client_ip
+from tessera.core.runtime import RuntimeDep
 from tessera.modules.family import analytics, families, feeds, records, rewards, wallets
 from tessera.modules.family.access import FamilyCaller
 from tessera.modules.family.deps import MemberDep, SettingsDep
@@ -256,10 +257,15 @@ async def monthly(
 
 @router.post("/calendar/feeds", response_model=FeedCreated, status_code=status.HTTP_201_CREATED)
 async def create_feed(
-    request: Request, caller: MemberDep, session: DbSession, body: FeedCreate | None = None
+    request: Request,
+    caller: MemberDep,
+    session: DbSession,
+    runtime: RuntimeDep,
+    body: FeedCreate | None = None,
 ) -> FeedCreated:
     feed, token = await feeds.create_feed(session, caller, (body or FeedCreate()).name)
-    base = str(request.base_url).rstrip("/")
+    # The address phones reach (TESSERA_PUBLIC_URL behind a proxy), else the one asked.
+    base = (runtime.settings.public_url or str(request.base_url)).rstrip("/")
     return FeedCreated(
         id=feed.id,
         name=feed.name,
