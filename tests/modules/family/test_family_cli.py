@@ -112,7 +112,7 @@ async def test_the_demo_household_is_seeded_once(
     await seed_demo_family(runtime)
     await seed_demo_family(runtime)
     out = capsys.readouterr().out
-    assert "created Famille Dory-Delmer" in out and "already exists" in out
+    assert "created Famille Dory-Delmer" in out and "seeded before" in out
     async with runtime.db.session(write=False) as session:
         members = list(await session.scalars(select(Member).order_by(Member.name)))
         contracts = list(await session.scalars(select(Contract)))

@@ -33,7 +33,7 @@ async def seed_demo_family(runtime: Runtime) -> None:
         repo = FamilyRepository(session)
         existing = await repo.user_by_email(PARENTS[0][0])
         if existing is not None and await repo.member(existing.id) is not None:
-            print(f"family demo: {FAMILY_NAME} already exists")
+            print(f"family demo: {FAMILY_NAME} was seeded before; nothing to do")
             return
         today = date.today()
         members = [NewMember(email, name, "parent") for email, name in PARENTS] + [
