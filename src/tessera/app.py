@@ -15,7 +15,11 @@ import tessera
 from tessera.core import health
 from tessera.core.config import SchedulerMode, Settings, get_settings
 from tessera.core.docs import install_offline_docs
-from tessera.core.errors import install_error_handlers
+from tessera.core.errors import (
+    InternalErrorMiddleware,
+    document_validation_errors,
+    install_error_handlers,
+)
 from tessera.core.jobs import Scheduler
 from tessera.core.logging import configure_logging
 from tessera.core.middleware import (
@@ -25,6 +29,7 @@ from tessera.core.middleware import (
     SecurityHeadersMiddleware,
 )
 from tessera.core.modules import core_parts, product_modules
+from tessera.core.nul_guard import NulGuardMiddleware
 from tessera.core.runtime import Runtime
 
 log = structlog.get_logger("tessera.app")
@@ -87,9 +92,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        openapi_url="/openapi.json" if settings.serves_docs else None,
     )
     install_error_handlers(app)
-    install_offline_docs(app)
+    if settings.serves_docs:
+        install_offline_docs(app)
+    generated_openapi = app.openapi
+    app.openapi = lambda: document_validation_errors(generated_openapi())  # type: ignore[method-assign]
     app.include_router(health.router)
     # FastAPI checks routes in order, a few microseconds each, so the product modules' routes
     # (kiosks and validators, many calls a second) come before the core's auth and admin
@@ -102,8 +111,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     aliases = {alias: path for part in parts for alias, path in part.path_aliases.items()}
     if aliases:
         app.add_middleware(PathAliasMiddleware, aliases=aliases)
+    app.add_middleware(NulGuardMiddleware)  # inside the body limit, which bounds what it reads
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(SecurityHeadersMiddleware)
+    # Inside the request id, security headers and CORS, so that a 500 carries them too.
+    app.add_middleware(InternalErrorMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.uses_https)
     app.add_middleware(RequestContextMiddleware)
     if settings.cors_origins:
         app.add_middleware(

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from tessera.core.config import get_settings
+from tessera.core.config import InsecureSettings, get_settings
 from tessera.core.errors import AppError
 from tessera.core.identity.cli import api_keys_app, create_admin, seed
 from tessera.core.modules import all_parts
@@ -21,6 +21,17 @@ app.add_typer(jobs_app, name="jobs")
 app.command("create-admin")(create_admin)
 app.command("seed")(seed)
 app.add_typer(api_keys_app, name="api-keys")
+
+
+@app.callback()
+def refuse_unsafe_settings() -> None:
+    # Every command, not only `serve`: a worker or an operator command run with a placeholder
+    # secret in production would sign, seal or hash with it.
+    try:
+        get_settings().check_safe()
+    except InsecureSettings as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

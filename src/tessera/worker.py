@@ -17,6 +17,7 @@ log = structlog.get_logger("tessera.worker")
 
 
 async def _start(settings: Settings) -> Runtime:
+    settings.check_safe()  # the worker signs, seals and hashes with the same secrets as the API
     configure_logging(settings.log_level, json=settings.log_json)
     parts = all_parts(settings.modules)
     runtime = Runtime.build(settings, parts)

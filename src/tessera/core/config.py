@@ -6,6 +6,8 @@ as aliases so their deployments keep working.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
 from enum import StrEnum
 from functools import lru_cache
@@ -84,6 +86,17 @@ class Settings(BaseSettings):
     db_echo: bool = Field(False, validation_alias="TESSERA_DB_ECHO")
     redis_url: str | None = _alias(None, "TESSERA_REDIS_URL", "REDIS_URL")
     redis_prefix: str = Field("tessera", validation_alias="TESSERA_REDIS_PREFIX")
+    # A Redis that accepts connections but never answers must not hang requests: every call
+    # gives up after these, and the callers fall back (see docs/operations.md).
+    redis_connect_timeout_seconds: float = Field(
+        0.25, gt=0, validation_alias="TESSERA_REDIS_CONNECT_TIMEOUT_SECONDS"
+    )
+    redis_timeout_seconds: float = Field(
+        0.25, gt=0, validation_alias="TESSERA_REDIS_TIMEOUT_SECONDS"
+    )
+    redis_retry_after_seconds: float = Field(
+        2.0, ge=0, validation_alias="TESSERA_REDIS_RETRY_AFTER_SECONDS"
+    )
     secret_key: SecretStr | None = _alias(None, "TESSERA_SECRET_KEY", "SECRET_KEY", "JWT_SECRET")
     # The enabled product modules; unset means every module shipped in this build.
     modules: Annotated[list[str] | None, NoDecode] = Field(None, validation_alias="TESSERA_MODULES")
@@ -98,6 +111,10 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias="TESSERA_TRUSTED_PROXIES"
     )
+    # /docs, /redoc and /openapi.json: on unless production; this setting overrides.
+    docs_enabled: bool | None = Field(None, validation_alias="TESSERA_DOCS_ENABLED")
+    # Bearer token for /metrics. Unset: open outside production, not served in production.
+    metrics_token: SecretStr | None = Field(None, validation_alias="TESSERA_METRICS_TOKEN")
 
     # Identity
     access_token_expire_minutes: int = _alias(
@@ -194,6 +211,15 @@ class Settings(BaseSettings):
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
+    def serves_docs(self) -> bool:
+        return self.docs_enabled if self.docs_enabled is not None else not self.is_production
+
+    @property
+    def uses_https(self) -> bool:
+        """HSTS is sent when clients reach the service over https (TESSERA_PUBLIC_URL)."""
+        return self.resolved_public_url.lower().startswith("https://")
+
+    @property
     def is_production(self) -> bool:
         return self.env is Environment.production
 
@@ -216,10 +242,11 @@ class Settings(BaseSettings):
         if self.is_production:
             raise InsecureSettings("SECRET_KEY is required in production")
         path = self.data_dir / "secret_key"
+        if path.is_symlink():  # someone else chose where our secret lives, or what it is
+            raise InsecureSettings(f"{path} is a symbolic link; refusing to use it")
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
+            _create_private_file(path, secrets.token_urlsafe(48))
         return path.read_text().strip()
 
     def check_safe(self) -> None:
@@ -238,6 +265,27 @@ class Settings(BaseSettings):
             )
         if len(secret.encode()) < MIN_SECRET_BYTES:
             raise InsecureSettings(f"SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes")
+
+
+def _create_private_file(path: Path, text: str) -> None:
+    """Create `path` with `text`, readable by its owner only from the first byte on (never
+    readable by others for a moment, whatever the umask).
+
+    The text is written to a private temporary file that is then hard-linked into place: the
+    link is atomic and never replaces anything, so a process starting at the same moment reads
+    either no file or the whole one, and a link planted at `path` is never written through.
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as file:
+            file.write(text)
+        with contextlib.suppress(FileExistsError):  # another process won: use theirs
+            os.link(temporary, path)
+    finally:
+        temporary.unlink()
+    if path.is_symlink():
+        raise InsecureSettings(f"{path} is a symbolic link; refusing to use it")
 
 
 def normalise_database_url(url: str) -> str:

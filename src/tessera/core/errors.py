@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = structlog.get_logger("tessera.errors")
 
@@ -172,9 +173,46 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     )
 
 
+INTERNAL_ERROR = error_body("Internal server error", "internal_error")
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    # Last resort, for a failure in the outer middleware itself; see InternalErrorMiddleware.
     log.exception("unhandled_error", path=request.url.path, error_type=type(exc).__name__)
-    return JSONResponse(error_body("Internal server error", "internal_error"), status_code=500)
+    return JSONResponse(INTERNAL_ERROR, status_code=500)
+
+
+class InternalErrorMiddleware:
+    """The 500 for an exception no handler took, answered *inside* the middleware stack.
+
+    Starlette answers such an exception from its outermost layer, outside every middleware:
+    the response would miss the request id, the security and CORS headers, and the request
+    id would already be unbound when the error is logged. Installed inside those middleware,
+    this answers it like any other response and logs it with the request's context.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:  # too late for an answer; the server closes the connection
+                raise
+            log.exception("unhandled_error", path=scope["path"], error_type=type(exc).__name__)
+            await JSONResponse(INTERNAL_ERROR, status_code=500)(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -192,6 +230,28 @@ ERROR_SCHEMA = {
     "properties": {"detail": {"type": "string"}, "error": {"type": "string"}},
     "required": ["detail", "error"],
 }
+VALIDATION_ISSUE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string"},
+        "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+        "msg": {"type": "string"},
+    },
+    "required": ["type", "loc", "msg"],
+}
+#: A 422 is either a validation failure (`detail` lists the problems, `error` is
+#: "validation_error") or a domain refusal (`Unprocessable`: `detail` is a sentence).
+VALIDATION_ERROR_SCHEMA = {
+    "title": "ValidationErrorBody",
+    "type": "object",
+    "properties": {
+        "detail": {
+            "anyOf": [{"type": "array", "items": VALIDATION_ISSUE_SCHEMA}, {"type": "string"}]
+        },
+        "error": {"type": "string"},
+    },
+    "required": ["detail", "error"],
+}
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -199,7 +259,19 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         status: {
             "description": HTTPStatus(status).phrase,
-            "content": {"application/json": {"schema": ERROR_SCHEMA}},
+            "content": {
+                "application/json": {
+                    "schema": VALIDATION_ERROR_SCHEMA if status == 422 else ERROR_SCHEMA
+                }
+            },
         }
         for status in statuses
     }
+
+
+def document_validation_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """Make FastAPI's generated 422 (`HTTPValidationError`) describe the body we send."""
+    components = schema.get("components", {}).get("schemas", {})
+    if "HTTPValidationError" in components:
+        components["HTTPValidationError"] = VALIDATION_ERROR_SCHEMA
+    return schema

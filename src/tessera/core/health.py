@@ -1,16 +1,24 @@
-"""Liveness (`/health`, `/healthz`), readiness (`/readyz`) and `/metrics`."""
+"""Liveness (`/health`, `/healthz`), readiness (`/readyz`) and `/metrics`.
+
+In production `/health` tells only `status` (the version and environment help an attacker
+more than a load balancer), and `/metrics` answers only with `TESSERA_METRICS_TOKEN` as a
+Bearer token: without one configured it is not served there at all.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 import tessera
+from tessera.core.config import Settings
+from tessera.core.errors import NotFound, Unauthorized
 from tessera.core.metrics import metrics_endpoint
 
 READINESS_TIMEOUT_SECONDS = 2.0
@@ -20,8 +28,8 @@ router = APIRouter(tags=["health"])
 
 class Health(BaseModel):
     status: str
-    version: str
-    environment: str
+    version: str | None = None  # not in production
+    environment: str | None = None  # not in production
 
 
 class Healthz(BaseModel):
@@ -30,10 +38,12 @@ class Healthz(BaseModel):
     version: str
 
 
-@router.get("/health", response_model=Health)
+@router.get("/health", response_model=Health, response_model_exclude_none=True)
 async def health(request: Request) -> Health:
-    """Liveness in the shape of seeds 000 and 001."""
-    settings = request.app.state.runtime.settings
+    """Liveness in the shape of seeds 000 and 001 (in production: `status` only)."""
+    settings: Settings = request.app.state.runtime.settings
+    if settings.is_production:
+        return Health(status="ok")
     return Health(status="ok", version=tessera.__version__, environment=settings.env.value)
 
 
@@ -67,4 +77,15 @@ async def _probe(awaitable: Any) -> str:
     return "ok"
 
 
-router.add_api_route("/metrics", metrics_endpoint, include_in_schema=False)
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    settings: Settings = request.app.state.runtime.settings
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
+    if token:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        matches = hmac.compare_digest(given.strip().encode(), token.encode())
+        if scheme.lower() != "bearer" or not matches:
+            raise Unauthorized("A valid metrics token is required", code="metrics_token_required")
+    elif settings.is_production:
+        raise NotFound()
+    return await metrics_endpoint(request)

@@ -5,6 +5,7 @@ from contextvars bound by the request middleware."""
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any
 
@@ -36,6 +37,25 @@ def _redact_secrets(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+# What PostgreSQL itself quotes back in an error's DETAIL: the key of a unique violation and
+# the whole row of a NOT NULL or CHECK violation (a password hash, a key hash…).
+_SQL_VALUES = (
+    (re.compile(r"(Key \(.*?\))=\(.*?\)( already exists| is not present)"), r"\1=(...)\2"),
+    (re.compile(r"Failing row contains \(.*?\)\.?(?=\\n|\n|$)"), "Failing row contains (...)."),
+)
+
+
+def _redact_sql_values(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Bound parameters never reach a log line (the engine hides them); this removes the
+    values the database server quotes in its own error text."""
+    text = event.get("exception")
+    if isinstance(text, str) and "DETAIL" in text:
+        for pattern, replacement in _SQL_VALUES:
+            text = pattern.sub(replacement, text)
+        event["exception"] = text
+    return event
+
+
 def _orjson_dumps(obj: Any, default: Any = None) -> str:
     return orjson.dumps(obj, default=default).decode()
 
@@ -47,7 +67,10 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _redact_secrets,
-        structlog.processors.format_exc_info if json else structlog.dev.set_exc_info,
+        # Tracebacks as plain text in both formats: a pretty console renderer would print
+        # local variables (parameters, secrets) and bypass the redaction below.
+        structlog.processors.format_exc_info,
+        _redact_sql_values,
     ]
     renderer: Any = (
         structlog.processors.JSONRenderer(serializer=_orjson_dumps)

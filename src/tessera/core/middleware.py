@@ -82,12 +82,17 @@ class RequestContextMiddleware:
             structlog.contextvars.clear_contextvars()
 
 
+HSTS = "max-age=31536000; includeSubDomains"
+
+
 class SecurityHeadersMiddleware:
     """`nosniff` everywhere; `no-store` unless the endpoint chose its own caching (tokens,
-    balances and personal data must never sit in a shared cache)."""
+    balances and personal data must never sit in a shared cache); HSTS when the service is
+    reached over https (`TESSERA_PUBLIC_URL`)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
         self.app = app
+        self.hsts = hsts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -101,6 +106,8 @@ class SecurityHeadersMiddleware:
                 headers.setdefault("X-Frame-Options", "DENY")
                 headers.setdefault("Referrer-Policy", "no-referrer")
                 headers.setdefault("Cache-Control", "no-store")
+                if self.hsts:
+                    headers.setdefault("Strict-Transport-Security", HSTS)
             await send(message)
 
         await self.app(scope, receive, send_wrapper)

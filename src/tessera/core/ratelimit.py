@@ -2,7 +2,9 @@
 
 Moving-window counters (`limits`): on Redis a Lua script checks and records a hit atomically,
 in process the event loop does. If Redis fails, the limiter falls back to in-process counters
-rather than letting requests through: an outage never lifts a limit.
+rather than letting requests through: an outage never lifts a limit. Redis calls are bounded by
+the process's Redis timeouts, and after a failure the `RedisGate` sends hits straight to the
+in-process counters for a moment (see `tessera.core.redis_client`).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
 from fastapi import Depends, Request
@@ -20,17 +22,29 @@ from limits.aio.strategies import MovingWindowRateLimiter
 
 from tessera.core.errors import TooManyRequests
 from tessera.core.metrics import RATE_LIMITED
+from tessera.core.redis_client import RedisGate
 
 log = structlog.get_logger("tessera.ratelimit")
 
 
 class RateLimiter:
-    def __init__(self, redis_url: str | None = None, *, prefix: str = "tessera") -> None:
+    def __init__(
+        self,
+        redis_url: str | None = None,
+        *,
+        prefix: str = "tessera",
+        options: dict[str, Any] | None = None,
+        gate: RedisGate | None = None,
+    ) -> None:
         self._fallback = MovingWindowRateLimiter(MemoryStorage())
         self._primary: MovingWindowRateLimiter | None = None
+        self.gate = gate or RedisGate()
         if redis_url:
             storage: Storage = RedisStorage(
-                "async+" + redis_url, implementation="redispy", key_prefix=f"{prefix}-rl"
+                "async+" + redis_url,
+                implementation="redispy",
+                key_prefix=f"{prefix}-rl",
+                **(options or {}),
             )
             self._primary = MovingWindowRateLimiter(storage)
 
@@ -41,12 +55,13 @@ class RateLimiter:
     async def hit(self, limit: str | RateLimitItem, *key: str) -> int | None:
         """Record one hit. Returns None when allowed, else the seconds until a retry can pass."""
         item = parse(limit) if isinstance(limit, str) else limit
-        limiter = self._primary or self._fallback
+        limiter = self._primary if self._primary is not None and self.gate.open else self._fallback
         try:
             allowed = await limiter.hit(item, *key)
             stats = None if allowed else await limiter.get_window_stats(item, *key)
         except Exception as exc:  # Redis down: keep limiting, per process
             log.warning("ratelimit_backend_failed", error=type(exc).__name__)
+            self.gate.failed("rate_limit", exc)
             limiter = self._fallback
             allowed = await limiter.hit(item, *key)
             stats = None if allowed else await limiter.get_window_stats(item, *key)

@@ -21,6 +21,7 @@ from tessera.core.config import Settings
 from tessera.core.db.engine import Database
 from tessera.core.modules import Hooks, ModuleSpec
 from tessera.core.ratelimit import RateLimiter
+from tessera.core.redis_client import RedisGate, build_redis, redis_options
 
 if TYPE_CHECKING:
     from tessera.core.jobs import Scheduler
@@ -37,6 +38,8 @@ class Runtime:
     parts: tuple[ModuleSpec, ...] = ()
     hooks: Hooks = field(default_factory=Hooks)
     scheduler: Scheduler | None = None
+    # Shared by every user of `redis` in this process: one failure spares the others a wait.
+    redis_gate: RedisGate = field(default_factory=RedisGate)
     _states: dict[type[Any], Any] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -47,16 +50,22 @@ class Runtime:
             max_overflow=settings.db_max_overflow,
             echo=settings.db_echo,
         )
-        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
-        limiter = RateLimiter(settings.redis_url, prefix=settings.redis_prefix)
+        gate = RedisGate(settings.redis_retry_after_seconds)
+        limiter = RateLimiter(
+            settings.redis_url,
+            prefix=settings.redis_prefix,
+            options=redis_options(settings),
+            gate=gate,
+        )
         for part in parts:  # a bad module setting stops the process here, before it serves
             if part.settings is not None:
                 settings.module(part.settings)
         return cls(
             settings=settings,
             db=db,
-            redis=redis,
+            redis=build_redis(settings),
             limiter=limiter,
+            redis_gate=gate,
             parts=tuple(parts),
             hooks=Hooks.of(parts),
         )

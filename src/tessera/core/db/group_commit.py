@@ -7,10 +7,14 @@ one batch is being written the next one gathers, so the batch size follows the l
 timer is involved: a lone caller is written at once, on its own.
 
 A caller's result is handed back only after its batch has committed, so an answer never
-reports an effect that is not durable. If a batch fails, every caller in it gets the error
-(nothing of that batch was written). A caller that gives up while waiting (a dropped
-connection) does not stop the batch: its item may still be written, exactly as if the
-connection had dropped after a commit of its own.
+reports an effect that is not durable. If a batch fails, nothing of it was written, and its
+items are written again one by one, each in its own transaction: one bad item (input that
+slipped past validation, a constraint it breaks) fails only its own caller, never its
+neighbours. Only when the database itself is unreachable or overloaded does every caller of
+the batch get that error at once (one by one, each would meet it again).
+
+A caller that gives up while waiting (a dropped connection) does not stop the batch: its item
+may still be written, exactly as if the connection had dropped after a commit of its own.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Generic, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.core.db.engine import Database
+from tessera.core.errors import DATABASE_UNAVAILABLE
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -68,9 +73,13 @@ class GroupCommit(Generic[Item, Result]):
             async with self.db.session(write=True) as session:
                 results = await self.write(session, [item for item, _ in batch])
         except Exception as exc:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            if len(batch) == 1 or isinstance(exc, DATABASE_UNAVAILABLE):
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                return
+            for single in batch:  # find the bad item: each alone, in its own transaction
+                await self._write_batch([single])
             return
         except BaseException:
             for _, future in batch:

@@ -16,6 +16,7 @@ from typing import Literal, Protocol
 from redis.asyncio import Redis
 
 from tessera.core.identity.tombstones import REVOKED, TombstoneCache
+from tessera.core.redis_client import RedisGate
 
 Revoked = Literal["revoked"]
 
@@ -45,12 +46,15 @@ class NoApiKeyCache:
 
 
 class RedisApiKeyCache:
-    def __init__(self, redis: Redis, prefix: str, tombstone_ttl: int) -> None:
+    def __init__(
+        self, redis: Redis, prefix: str, tombstone_ttl: int, gate: RedisGate | None = None
+    ) -> None:
         self.entries = TombstoneCache(
             redis,
             f"{prefix}:identity:api_key:",
             tombstone_ttl,
             revoke_failed="The API key could not be revoked right now; try again",
+            gate=gate,
         )
 
     async def get(self, key_hash: str) -> ApiKeyIdentity | Revoked | None:

@@ -2,11 +2,13 @@
 
 Decoding allows exactly one algorithm and requires every claim, so `alg: none`, a token
 signed for another audience or issuer, a refresh or reset token, or one missing a claim is
-refused the same way: `InvalidAccessToken`.
+refused the same way: `InvalidAccessToken`. So is one whose `exp` lies further ahead than the
+configured access-token lifetime (plus the clock leeway): this service never issues one.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,6 +40,7 @@ class JwtConfig:
     secret: str
     issuer: str
     audience: str
+    max_lifetime_seconds: int = 30 * 60  # the access-token lifetime setting
 
 
 def encode_access(
@@ -74,6 +77,8 @@ def decode_access(config: JwtConfig, token: str) -> AccessClaims:
         raise InvalidAccessToken(type(exc).__name__) from exc
     if payload.get("typ") != ACCESS_TYPE:
         raise InvalidAccessToken("wrong type")
+    if int(payload["exp"]) > time.time() + config.max_lifetime_seconds + LEEWAY_SECONDS:
+        raise InvalidAccessToken("expires later than any token this service issues")
     sub, sid, jti = payload.get("sub"), payload.get("sid"), payload.get("jti")
     if not all(isinstance(value, str) and value for value in (sub, sid, jti)):
         raise InvalidAccessToken("malformed claims")

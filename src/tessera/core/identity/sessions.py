@@ -67,7 +67,7 @@ async def _mint(
     await repo.add_refresh_token(auth_session.id, sha256_hex(refresh))
     await repo.rotate_session(auth_session.id, access_jti=jti, now=now)
     await state.sessions.set_current(
-        auth_session.id, jti, _seconds_left(auth_session.expires_at, now)
+        auth_session.id, auth_session.user_id, jti, _seconds_left(auth_session.expires_at, now)
     )
     return TokenPair(access, refresh, _seconds_left(expires_at, now), auth_session.id)
 
@@ -169,7 +169,7 @@ async def authenticate_access(
         raise Unauthorized("Session has ended", code="session_ended")
     repo = IdentityRepository(session)
     user: User | None
-    if cached == alive(claims.jti):
+    if cached == alive(claims.user_id, claims.jti):
         user = await repo.get_user(claims.user_id)
     else:  # not cached, or cached for a newer token: the database decides
         row = await repo.session_with_user(claims.session_id)
@@ -178,7 +178,9 @@ async def authenticate_access(
             raise Unauthorized("Session has ended", code="session_ended")
         if row[1] != claims.jti:
             raise Unauthorized("Access token has been superseded", code="token_superseded")
-        await state.sessions.remember(claims.session_id, claims.jti, _seconds_left(row[2], now))
+        await state.sessions.remember(
+            claims.session_id, claims.user_id, claims.jti, _seconds_left(row[2], now)
+        )
         user = row[0]
     if user is None:
         raise Unauthorized(INVALID_CREDENTIALS, code="invalid_token")

@@ -53,8 +53,9 @@ class IdentityState:
         api_keys: ApiKeyCache = NoApiKeyCache()
         if runtime.redis is not None:
             prefix = settings.redis_prefix
-            sessions = RedisSessionCache(runtime.redis, prefix, tombstone_ttl)
-            api_keys = RedisApiKeyCache(runtime.redis, prefix, tombstone_ttl)
+            gate = runtime.redis_gate
+            sessions = RedisSessionCache(runtime.redis, prefix, tombstone_ttl, gate)
+            api_keys = RedisApiKeyCache(runtime.redis, prefix, tombstone_ttl, gate)
         return cls(
             settings=settings,
             hasher=PasswordHasher(
@@ -67,6 +68,7 @@ class IdentityState:
                 secret=settings.jwt_secret(),
                 issuer=settings.jwt_issuer,
                 audience=settings.jwt_audience,
+                max_lifetime_seconds=settings.access_token_expire_minutes * 60,
             ),
             hooks=runtime.hooks,
         )
