@@ -10,7 +10,7 @@ reach another's by a guessed name.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -41,6 +41,9 @@ class Runtime:
     # Shared by every user of `redis` in this process: one failure spares the others a wait.
     redis_gate: RedisGate = field(default_factory=RedisGate)
     _states: dict[type[Any], Any] = field(default_factory=dict, repr=False)
+    # Run first by `close()`, newest first: parts' background work finishes while the
+    # database and Redis are still open.
+    on_close: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @classmethod
     def build(cls, settings: Settings, parts: Sequence[ModuleSpec]) -> Runtime:
@@ -86,6 +89,8 @@ class Runtime:
         return value
 
     async def close(self) -> None:
+        for closer in reversed(self.on_close):
+            await closer()
         if self.redis is not None:
             await self.redis.aclose()
         await self.db.dispose()

@@ -74,38 +74,18 @@ async def change_password(
 
 async def request_password_reset(
     session: AsyncSession, state: IdentityState, limiter: RateLimiter, *, email: str
-) -> Mail | None:
-    """Always looks the same to the caller; returns the mail to send after commit, if any."""
+) -> str | None:
+    """Record the request; returns the account to send a link to, after commit, if any.
+
+    The same work whether or not the address has an account (see `reset_links`): the link
+    itself is made and mailed outside the request.
+    """
     settings = state.settings
     email = normalise_email(email)
     await limiter.enforce("reset_ip", settings.password_reset_ip_limit, _ip())
     await limiter.enforce("reset_account", settings.password_reset_account_limit, email)
-    repo = IdentityRepository(session)
-    user = await repo.get_user_by_email(email)
-    mail = None
-    if user is not None and user.is_active:
-        now = utcnow()
-        await repo.retire_reset_tokens(user.id, now)  # only the newest link works
-        token = new_secret()
-        minutes = settings.password_reset_expire_minutes
-        await repo.add_reset_token(
-            PasswordResetToken(
-                user_id=user.id,
-                token_hash=sha256_hex(token),
-                expires_at=now + timedelta(minutes=minutes),
-            )
-        )
-        link = f"{settings.frontend_url.rstrip('/')}/reset-password#token={token}"
-        mail = Mail(
-            to=user.email,
-            subject="Reset your Tessera password",
-            body=(
-                f"Someone asked to reset the password of your Tessera account.\n\n"
-                f"Open this link within {minutes} minutes to choose a new password:\n{link}\n\n"
-                f"Or send this code to POST /auth/password-reset/confirm:\n{token}\n\n"
-                f"If it was not you, ignore this message; your password has not changed.\n"
-            ),
-        )
+    user = await IdentityRepository(session).get_user_by_email(email)
+    send = user is not None and user.is_active
     await record(
         session,
         "auth.password_reset_requested",
@@ -113,9 +93,42 @@ async def request_password_reset(
         user_id=user.id if user else None,
         target_type="user",
         target_id=user.id if user else None,
-        details={"email": email, "sent": mail is not None},
+        details={"email": email, "sent": send},
     )
-    return mail
+    return user.id if user is not None and send else None
+
+
+async def issue_reset_link(
+    session: AsyncSession, state: IdentityState, user_id: str
+) -> Mail | None:
+    """A new reset token for an active account (only the newest link works), and its mail."""
+    settings = state.settings
+    repo = IdentityRepository(session)
+    user = await repo.get_user(user_id)
+    if user is None or not user.is_active:
+        return None
+    now = utcnow()
+    await repo.retire_reset_tokens(user.id, now)
+    token = new_secret()
+    minutes = settings.password_reset_expire_minutes
+    await repo.add_reset_token(
+        PasswordResetToken(
+            user_id=user.id,
+            token_hash=sha256_hex(token),
+            expires_at=now + timedelta(minutes=minutes),
+        )
+    )
+    link = f"{settings.frontend_url.rstrip('/')}/reset-password#token={token}"
+    return Mail(
+        to=user.email,
+        subject="Reset your Tessera password",
+        body=(
+            f"Someone asked to reset the password of your Tessera account.\n\n"
+            f"Open this link within {minutes} minutes to choose a new password:\n{link}\n\n"
+            f"Or send this code to POST /auth/password-reset/confirm:\n{token}\n\n"
+            f"If it was not you, ignore this message; your password has not changed.\n"
+        ),
+    )
 
 
 async def confirm_password_reset(

@@ -14,8 +14,8 @@ from tessera.core.errors import error_responses
 from tessera.core.identity import account_service, auth_service
 from tessera.core.identity.deps import CurrentUser
 from tessera.core.identity.failures import KeepChanges, error_response
-from tessera.core.identity.mailer import deliver
 from tessera.core.identity.models import User
+from tessera.core.identity.reset_links import reset_links_of
 from tessera.core.identity.schemas import (
     CountOut,
     LoginIn,
@@ -205,18 +205,20 @@ async def change_password(
 )
 async def request_password_reset(
     body: ResetRequestIn,
+    request: Request,
     background: BackgroundTasks,
     session: DbSession,
     identity: IdentityDep,
     limiter: RateLimiterDep,
 ) -> Message:
-    """Always 202: whether the e-mail has an account is not revealed. The link is mailed
-    after the transaction commits and works once, for at most an hour."""
-    mail = await account_service.request_password_reset(
+    """Always 202: whether the e-mail has an account is not revealed. The link is made and
+    mailed after the transaction commits and works once, for at most an hour."""
+    user_id = await account_service.request_password_reset(
         session, identity, limiter, email=body.email
     )
-    if mail is not None:
-        background.add_task(deliver, identity.mailer, mail)
+    if user_id is not None:  # background tasks run after the commit
+        links = reset_links_of(request.app.state.runtime, identity)
+        background.add_task(links.enqueue, user_id)
     return Message(message="If the address has an account, a reset link is on its way")
 
 
