@@ -1,18 +1,22 @@
 """Group commit on both engines: concurrent callers share transactions, every caller gets its
-own result only once its batch has committed, and a failed batch writes nothing."""
+own result only once its batch has committed, a failed batch writes nothing, and one bad item
+fails only its own caller."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.core.db.base import new_uuid
 from tessera.core.db.engine import Database, insert_for
 from tessera.core.db.group_commit import GroupCommit
+from tessera.core.errors import DATABASE_UNAVAILABLE
 from tessera.core.jobs.models import JobRun
 
 
@@ -101,3 +105,42 @@ async def test_a_caller_that_gives_up_does_not_stop_the_write(db: Database) -> N
     first.cancel()
     assert all(await asyncio.gather(*others))
     assert await rows(db) == 6  # the cancelled caller's item was written with its batch
+
+
+async def test_one_bad_item_fails_only_its_own_caller(db: Database) -> None:
+    """A poisoned item (here one the database refuses: a NULL key) is found by writing the
+    failed batch again item by item; every honest neighbour gets its own answer."""
+    writer = Claims(db)
+    commit: GroupCommit[str | None, bool] = GroupCommit(db, writer)  # type: ignore[arg-type]
+    items: list[str | None] = [None if i % 7 == 3 else f"h{i}" for i in range(40)]
+    results = await asyncio.gather(*(commit.submit(item) for item in items), return_exceptions=True)
+    for item, result in zip(items, results, strict=True):
+        if item is None:
+            assert isinstance(result, sa_exc.IntegrityError), result
+        else:
+            assert result is True, (item, result)
+    assert await rows(db) == sum(1 for item in items if item is not None)
+    assert max(writer.batches) > 1  # they did share a batch before it was split
+
+
+class CountingDatabase(Database):
+    """A real database that counts the transactions asked of it."""
+
+    transactions = 0
+
+    def session(self, *, write: bool = True) -> Any:
+        self.transactions += 1
+        return super().session(write=write)
+
+
+async def test_an_unreachable_database_fails_the_batch_without_retrying_each_item() -> None:
+    db = CountingDatabase("postgresql+asyncpg://postgres@127.0.0.1:1/none")  # nothing listens
+    commit: GroupCommit[str, bool] = GroupCommit(db, Claims(db))
+    try:
+        results = await asyncio.gather(
+            *(commit.submit(f"u{i}") for i in range(10)), return_exceptions=True
+        )
+    finally:
+        await db.dispose()
+    assert all(isinstance(r, DATABASE_UNAVAILABLE) for r in results), results
+    assert db.transactions < 10  # batches failed whole: no transaction per item
