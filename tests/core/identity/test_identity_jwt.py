@@ -131,3 +131,30 @@ async def test_garbage_and_oversized_tokens_are_401_not_5xx(client: httpx2.Async
             "/auth/me", headers={"Authorization": f"Bearer {token}".encode()}
         )
         assert response.status_code == 401, token[:20]
+
+
+async def test_another_users_sub_on_my_live_session_is_refused(
+    client: httpx2.AsyncClient, runtime: Any
+) -> None:
+    """With Redis the session is cached alive after its first use; the cached entry names its
+    user, so a token pairing someone else's `sub` with the caller's own `sid` is refused."""
+    attacker = await register_and_login(client)
+    victim = await register_and_login(client)
+    assert await status_with(client, attacker.access_token) == 200  # now cached, if Redis
+    forged = sign(runtime, {**claims_of(attacker), "sub": victim.id})
+    response = await client.get("/auth/me", headers={"Authorization": f"Bearer {forged}"})
+    assert response.status_code == 401, response.text
+    assert await status_with(client, attacker.access_token) == 200  # the real token still works
+
+
+async def test_an_expiry_beyond_the_token_lifetime_is_refused(
+    client: httpx2.AsyncClient, runtime: Any
+) -> None:
+    user = await register_and_login(client)
+    claims = claims_of(user)
+    assert await status_with(client, sign(runtime, {**claims, "exp": claims["exp"] + 5})) == 200
+    lifetime = runtime.settings.access_token_expire_minutes * 60
+    beyond = int(time.time()) + lifetime + 120
+    assert await status_with(client, sign(runtime, {**claims, "exp": beyond})) == 401
+    decade = int(time.time()) + 10 * 365 * 86400
+    assert await status_with(client, sign(runtime, {**claims, "exp": decade})) == 401
