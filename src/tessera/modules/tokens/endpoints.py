@@ -334,7 +334,7 @@ async def redeem_voucher(
 @router.get(
     "/v1/voucher_balance",
     response_model=VoucherBalanceOut,
-    responses=error_responses(404, 429),
+    responses=error_responses(401, 403, 404, 422, 429),
 )
 async def voucher_balance(
     code: Annotated[str, Query(min_length=1, max_length=40)],
@@ -350,7 +350,7 @@ async def voucher_balance(
 @router.post(
     "/v1/voucher_balance",
     response_model=VoucherBalanceOut,
-    responses=error_responses(404, 422, 429),
+    responses=error_responses(401, 403, 404, 422, 429),
 )
 async def voucher_balance_post(
     body: VoucherCodeIn, actor: VoucherHolder, session: DbSession, tokens: TokensDep
