@@ -1,7 +1,13 @@
+from pathlib import Path
+
+import pytest
 from sqlalchemy import select
 
+from tessera.core.config import InsecureSettings
 from tessera.core.db.engine import Database
 from tessera.core.jobs.models import JobRun
+from tessera.worker import run_job_once
+from tests.conftest import make_settings
 from tests.helpers.cli import database_env, run_tessera
 
 
@@ -29,3 +35,21 @@ async def test_running_an_unknown_job_fails_clearly(database_url: str) -> None:
     assert result.returncode != 0
     assert result.returncode == 1
     assert result.stderr.strip() == "error: no job named 'no.such.job'; see `tessera jobs list`"
+
+
+async def test_worker_and_operator_commands_refuse_unsafe_production_settings(
+    database_url: str,
+) -> None:
+    env = {**database_env(database_url), "TESSERA_ENV": "production", "SECRET_KEY": "changeme"}
+    for command in (("worker",), ("jobs", "list"), ("migrate",)):
+        result = await run_tessera(*command, env=env)
+        assert result.returncode == 2, (command, result.stdout, result.stderr)
+        assert "SECRET_KEY is missing or a placeholder" in result.stderr
+
+
+async def test_the_worker_checks_its_settings_when_started_in_process(
+    database_url: str, tmp_path: Path
+) -> None:
+    unsafe = make_settings(database_url, tmp_path, env="production", secret_key="changeme")
+    with pytest.raises(InsecureSettings):
+        await run_job_once(unsafe, "idempotency.purge")

@@ -1,3 +1,6 @@
+import os
+import stat
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -84,3 +87,31 @@ def test_a_bad_module_setting_stops_the_service_at_start_up(
     monkeypatch.setenv("TESSERA_TOKENS_MAX_BATCH", "many")
     with pytest.raises(ValidationError, match="max_batch"):
         Runtime.build(build(), all_parts())
+
+
+def test_the_secret_file_is_private_from_its_first_byte(tmp_path: Path) -> None:
+    previous = os.umask(0)  # the most permissive umask: a plain write would make it 0666
+    try:
+        build(data_dir=tmp_path).jwt_secret()
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "secret_key").stat().st_mode) == 0o600
+    assert not list(tmp_path.glob(".secret_key.*"))  # no temporary file left behind
+
+
+def test_a_link_planted_where_the_secret_goes_is_refused(tmp_path: Path) -> None:
+    leak = tmp_path / "readable-by-everyone"
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "secret_key").symlink_to(leak)  # dangling: the secret would go there
+    with pytest.raises(InsecureSettings, match="symbolic link"):
+        build(data_dir=tmp_path / "data").jwt_secret()
+    assert not leak.exists()
+    leak.write_text("a-secret-the-attacker-knows")  # and once it points at a file, not used
+    with pytest.raises(InsecureSettings, match="symbolic link"):
+        build(data_dir=tmp_path / "data").jwt_secret()
+
+
+def test_every_process_starting_together_reads_the_same_secret(tmp_path: Path) -> None:
+    with ThreadPoolExecutor(8) as pool:
+        secrets = set(pool.map(lambda _: build(data_dir=tmp_path).jwt_secret(), range(32)))
+    assert len(secrets) == 1 and len(secrets.pop()) >= 32
