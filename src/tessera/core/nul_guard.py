@@ -67,6 +67,7 @@ def _is_json(media_type: str) -> bool:
 
 FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
+_BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})  # no route reads a body there
 
 
 class NulGuardMiddleware:
@@ -83,6 +84,9 @@ class NulGuardMiddleware:
         query: bytes = scope.get("query_string", b"")
         if b"%00" in query or b"\x00" in query:
             await _refuse(scope, receive, send, _query_locations(query.decode("latin-1"), "query"))
+            return
+        if scope["method"] in _BODILESS:
+            await self.app(scope, receive, send)
             return
         media_type = _media_type(scope)
         if not (_is_json(media_type) or media_type in (FORM, MULTIPART)):
