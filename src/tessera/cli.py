@@ -56,7 +56,8 @@ def serve(
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
-    typer.echo(f"Tessera on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    docs = f"  (docs: http://{host}:{port}/docs)" if settings.serves_docs else ""
+    typer.echo(f"Tessera on http://{host}:{port}{docs}")
     uvicorn.run(
         "tessera.app:create_app",
         factory=True,
