@@ -15,13 +15,14 @@ from asgi_lifespan import LifespanManager
 
 from tessera.app import create_app
 from tessera.core.config import Settings
+from tessera.modules.tokens.config import TokensSettings
 from tests.conftest import make_settings
 
 METRICS_TOKEN = "metrics-token-for-the-scraper-0123456789"
 PRODUCTION = {
     "env": "production",
     "password_hash_fast": False,
-    "tokens_kek": "a-key-encryption-secret-of-enough-bytes-0123456789",
+    "module_settings": [TokensSettings(kek="a-key-encryption-secret-of-enough-bytes-0123456789")],
 }
 
 Serve = Callable[..., AbstractAsyncContextManager[httpx2.AsyncClient]]
@@ -87,7 +88,7 @@ async def test_hsts_when_the_public_url_is_https(serve: Serve) -> None:
 
 def test_the_public_url_defaults_to_host_and_port() -> None:
     settings = Settings(_env_file=None, host="0.0.0.0", port=8123)  # type: ignore[call-arg]
-    assert settings.public_url == "http://0.0.0.0:8123"
+    assert settings.resolved_public_url == "http://0.0.0.0:8123"
     assert not settings.uses_https
     given = Settings(_env_file=None, public_url="https://api.example/")  # type: ignore[call-arg]
-    assert given.public_url == "https://api.example" and given.uses_https
+    assert given.resolved_public_url == "https://api.example" and given.uses_https
