@@ -89,10 +89,10 @@ class Settings(BaseSettings):
     # A Redis that accepts connections but never answers must not hang requests: every call
     # gives up after these, and the callers fall back (see docs/operations.md).
     redis_connect_timeout_seconds: float = Field(
-        0.25, gt=0, validation_alias="TESSERA_REDIS_CONNECT_TIMEOUT_SECONDS"
+        0.5, gt=0, validation_alias="TESSERA_REDIS_CONNECT_TIMEOUT_SECONDS"
     )
     redis_timeout_seconds: float = Field(
-        0.25, gt=0, validation_alias="TESSERA_REDIS_TIMEOUT_SECONDS"
+        0.5, gt=0, validation_alias="TESSERA_REDIS_TIMEOUT_SECONDS"
     )
     redis_retry_after_seconds: float = Field(
         2.0, ge=0, validation_alias="TESSERA_REDIS_RETRY_AFTER_SECONDS"

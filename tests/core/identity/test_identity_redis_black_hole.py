@@ -14,6 +14,7 @@ from typing import Any
 import httpx2
 import pytest
 
+from tessera.modules.tokens.config import TokensSettings
 from tests.core.identity.conftest import AppFactory
 from tests.helpers.identity import make_api_key, register_and_login
 
@@ -56,7 +57,10 @@ async def answered(request: Any) -> httpx2.Response:
 async def test_a_black_hole_redis_never_hangs_a_request(
     app_with: AppFactory, black_hole: str
 ) -> None:
-    limits = {"login_account_limit": "3/minute", "tokens_sign_rate_limit": "2/minute"}
+    limits: dict[str, Any] = {
+        "login_account_limit": "3/minute",
+        "module_settings": [TokensSettings(sign_rate="2/minute")],
+    }
     async with app_with(redis_url=black_hole, **limits) as (app, client):
         runtime = app.state.runtime
         started = time.monotonic()
@@ -92,7 +96,8 @@ async def test_a_black_hole_redis_never_hangs_a_request(
             )
             for _ in range(3)
         ]
-        assert signs[-1].status_code == 429 and "Retry-After" in signs[-1].headers
+        assert signs[-1].status_code == 429, [s.text for s in signs]
+        assert "Retry-After" in signs[-1].headers
 
         # A session that cannot be tombstoned is not reported as ended.
         logout = await answered(client.post("/auth/logout", headers=user.headers))
