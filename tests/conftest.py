@@ -176,6 +176,11 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
         "data_dir": tmp_path / "data",
         "log_json": True,
         "log_level": "WARNING",
+        # The production Redis timeouts (0.5 s) assume the process gets its CPU; on a test
+        # machine shared by parallel runs a healthy Redis can look that slow, and the tests of
+        # a healthy Redis would see its fallbacks instead. The black-hole tests set their own.
+        "redis_timeout_seconds": 3,
+        "redis_connect_timeout_seconds": 3,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -59,6 +59,8 @@ async def test_a_black_hole_redis_never_hangs_a_request(
 ) -> None:
     limits: dict[str, Any] = {
         "login_account_limit": "3/minute",
+        "redis_timeout_seconds": 0.5,  # the production defaults (the harness is more patient)
+        "redis_connect_timeout_seconds": 0.5,
         "module_settings": [TokensSettings(sign_rate="2/minute")],
     }
     async with app_with(redis_url=black_hole, **limits) as (app, client):
