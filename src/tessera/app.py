@@ -112,7 +112,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if aliases:
         app.add_middleware(PathAliasMiddleware, aliases=aliases)
     app.add_middleware(NulGuardMiddleware)  # inside the body limit, which bounds what it reads
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    upload_limits = {
+        prefix: limit
+        for part in parts
+        if part.body_limits is not None
+        for prefix, limit in part.body_limits(settings).items()
+    }
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, overrides=upload_limits
+    )
     # Inside the request id, security headers and CORS, so that a 500 carries them too.
     app.add_middleware(InternalErrorMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.uses_https)

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from tessera.aiservice.cli import ai_service_app
 from tessera.core.config import InsecureSettings, get_settings
 from tessera.core.errors import AppError
 from tessera.core.identity.cli import api_keys_app, create_admin, seed
@@ -21,6 +22,7 @@ app.add_typer(jobs_app, name="jobs")
 app.command("create-admin")(create_admin)
 app.command("seed")(seed)
 app.add_typer(api_keys_app, name="api-keys")
+app.add_typer(ai_service_app, name="ai-service", invoke_without_command=True)
 
 
 @app.callback()

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tessera.core.config import ModuleSettings
 
 if TYPE_CHECKING:
+    from tessera.core.config import Settings
     from tessera.core.identity.models import User
     from tessera.core.jobs import Job
     from tessera.core.runtime import Runtime
@@ -37,6 +38,9 @@ ProfileHook = Callable[[AsyncSession, "User"], Awaitable[Mapping[str, Any]]]
 # May an unknown e-mail create an account by signing in with an outside identity provider
 # (OpenID Connect)? Any part answering True lets it in (e.g. an invited family member).
 SignupHook = Callable[[AsyncSession, str], Awaitable[bool]]
+# Request-body limits of this part's upload paths (path prefix -> bytes), from the settings;
+# the global TESSERA_MAX_BODY_BYTES stays in force everywhere else.
+BodyLimitsHook = Callable[["Settings"], Mapping[str, int]]
 
 CORE_PARTS: tuple[str, ...] = (
     "tessera.core.audit.part",
@@ -71,6 +75,7 @@ class ModuleSpec:
     on_user_registered: Sequence[UserHook] = ()
     profile: ProfileHook | None = None
     signup_allowed: SignupHook | None = None
+    body_limits: BodyLimitsHook | None = None
 
 
 @dataclass(frozen=True)
