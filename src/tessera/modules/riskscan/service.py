@@ -4,6 +4,9 @@ service's answer and failures become what the user sees, and where a scan is kep
 A synchronous scan holds no transaction while the AI service works: the reuse lookup reads
 in a read session of its own, the AI call runs with no connection held, and the scan row is
 written in the request's transaction afterwards (committed before the response is sent).
+
+Scans write no audit entries: they are the user's own content, not security events, and an
+audit row naming the user would outlive the scans that must go with the user.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from typing import IO, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tessera.core.audit import record
 from tessera.core.db.base import utcnow
 from tessera.core.db.engine import Database
 from tessera.core.errors import AppError, PayloadTooLarge, Unprocessable
@@ -187,14 +189,6 @@ async def store_scan(
         created_at=now,
         completed_at=now,
     )
-    await record(
-        session,
-        "riskscan.scanned",
-        actor_id=user_id,
-        target_type="riskscan_scan",
-        target_id=stored.id,
-        details={"source": source, "risk_count": len(risks), "file_type": scan.file_type},
-    )
     return stored
 
 
@@ -223,14 +217,6 @@ async def queue_scan(session: AsyncSession, user_id: str, scan: ScanInput) -> Sc
         created_at=utcnow(),
     )
     await repo.add_upload(stored.id, content, scan.text)
-    await record(
-        session,
-        "riskscan.queued",
-        actor_id=user_id,
-        target_type="riskscan_scan",
-        target_id=stored.id,
-        details={"file_type": scan.file_type},
-    )
     return stored
 
 
@@ -245,10 +231,3 @@ async def delete_scan(session: AsyncSession, user_id: str, scan_id: str) -> None
     """The scan, its risks (the only stored quotes of the text) and any queued document."""
     if not await RiskscanRepository(session).delete_scan_of_user(scan_id, user_id):
         raise ScanNotFound()
-    await record(
-        session,
-        "riskscan.deleted",
-        actor_id=user_id,
-        target_type="riskscan_scan",
-        target_id=scan_id,
-    )
