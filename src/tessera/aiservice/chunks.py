@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 # A sentence ends at . ! ? or the Khmer khan (។ ៕) followed by space or the end, or at a
 # blank line; a single line break inside a paragraph does not end it.
-_SENTENCE = re.compile(r"[^\n]*?(?:[.!?]+(?=\s|$)|[។៕]+|\n\s*\n|$)", re.DOTALL)
+_SENTENCE = re.compile(r"(?:[^\n]|\n(?![ \t]*\n))*?(?:[.!?]+(?=\s|$)|[។៕]+|\n[ \t]*\n|$)")
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ def chunks(pages: list[str], max_chars: int) -> list[Piece]:
     for number, text in enumerate(pages, start=1):
         current: list[Piece] = []
         size = 0
-        for sentence in sentences(text, number):
+        for sentence in _bounded(sentences(text, number), max_chars):
             if current and size + len(sentence.text) > max_chars:
                 out.append(_join(text, current))
                 current, size = [], 0
@@ -52,6 +52,14 @@ def chunks(pages: list[str], max_chars: int) -> list[Piece]:
         if current:
             out.append(_join(text, current))
     return out
+
+
+def _bounded(pieces: Iterator[Piece], max_chars: int) -> Iterator[Piece]:
+    """A run-on "sentence" longer than a chunk (a table, a list without stops) is cut."""
+    for piece in pieces:
+        for at in range(0, len(piece.text), max_chars):
+            text = piece.text[at : at + max_chars]
+            yield Piece(piece.page, piece.start + at, piece.start + at + len(text), text)
 
 
 def _join(page_text: str, pieces: list[Piece]) -> Piece:

@@ -71,25 +71,26 @@ def _upload_until_answered(base: str, token: str, total: int, *, chunked: bool) 
     return sent, answer.split("\r\n", 1)[0]
 
 
-@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
-async def test_an_11_mb_upload_is_413_before_it_is_read(live_server: str, chunked: bool) -> None:
+# The body limit sits in front of the database: one engine shows it.
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+async def test_an_11_mb_upload_is_413_before_it_is_read(live_server: str) -> None:
     async with httpx2.AsyncClient(base_url=live_server) as client:
         user = await register_and_login(client)
-    total = 11 * MIB + 512 * 1024 if not chunked else 40 * MIB
+    # Declared length: the answer comes before a byte of the body is sent.
+    sent, status = await asyncio.to_thread(
+        _upload_until_answered, live_server, user.access_token, 11 * MIB + MIB // 2, chunked=False
+    )
+    assert status.split(" ")[1] == "413", status
+    assert sent == 0
+    # Streamed without a length: the server stops at its limit (11 MiB: the file's 10 and the
+    # envelope allowance); what was sent beyond it is what loopback socket buffers soak up.
     started = time.monotonic()
     sent, status = await asyncio.to_thread(
-        _upload_until_answered, live_server, user.access_token, total, chunked=chunked
+        _upload_until_answered, live_server, user.access_token, 40 * MIB, chunked=True
     )
-    elapsed = time.monotonic() - started
     assert status.split(" ")[1] == "413", status
-    # With a declared length the server answers before a byte of the body is sent; streamed,
-    # it stops at the limit (11 MiB: the file's 10 and the envelope allowance) plus what the
-    # loopback socket buffers soak up (a few MiB): far from all 40 MiB.
-    if chunked:
-        assert sent < 20 * MIB, f"sent {sent / MIB:.1f} MiB"
-    else:
-        assert sent == 0
-    assert elapsed < 10
+    assert sent < 20 * MIB, f"sent {sent / MIB:.1f} MiB of 40"
+    assert time.monotonic() - started < 10
 
 
 async def test_twenty_parallel_scans_by_one_user_are_capped_others_unaffected(
@@ -115,6 +116,8 @@ async def test_twenty_parallel_scans_by_one_user_are_capped_others_unaffected(
     assert len(upstream.requests) == CAP + 1
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
 async def test_a_client_that_leaves_cancels_the_upstream_call(
     live_server: str, upstream: LoopbackServer
 ) -> None:
