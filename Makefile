@@ -22,10 +22,11 @@ install: $(VENV)/.installed  ## create the virtual environment from the lock fil
 migrate: install  ## bring the database schema up to date
 	$(BIN)/tessera migrate
 
-run: install  ## set up an embedded SQLite database under ./var and serve the API
+run: install  ## set up an embedded SQLite database under ./var; serve the API and the AI service (8082)
 	$(BIN)/tessera migrate
 	$(BIN)/tessera bootstrap
-	$(BIN)/tessera serve
+	@command -v tesseract >/dev/null || echo "note: tesseract-ocr is missing, so images and scanned PDFs cannot be read (apt-get install tesseract-ocr tesseract-ocr-eng tesseract-ocr-khm)"
+	$(BIN)/tessera ai-service & ai=$$!; trap 'kill $$ai 2>/dev/null' EXIT INT TERM; $(BIN)/tessera serve
 
 # pytest exits 5 when a selection has no tests; that is not a failure here.
 test: install  ## the default suite (SQLite always; PostgreSQL + Redis when reachable, required under CI=true)
