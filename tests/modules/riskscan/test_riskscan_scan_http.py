@@ -74,6 +74,8 @@ async def test_url_encoded_text_is_accepted(client: httpx2.AsyncClient) -> None:
     assert response.json()["data"][0]["category"] == "Legal"
 
 
+# Extraction happens in the AI service: one engine is enough.
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
 @pytest.mark.parametrize(
     ("name", "media_type", "make"),
     [
