@@ -133,8 +133,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        trained = risk_model if risk_model is not None else await asyncio.to_thread(
-            model.RiskModel.train
+        trained = (
+            risk_model if risk_model is not None else await asyncio.to_thread(model.RiskModel.train)
         )
         app.state.analyser = Analyser(settings, trained)
         log.info("ai service ready (ocr: %s)", ocr.available(settings.ocr_languages))

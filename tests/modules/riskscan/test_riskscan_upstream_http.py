@@ -28,7 +28,7 @@ MIB = 1024 * 1024
 
 @pytest.fixture
 def riskscan_settings(upstream: LoopbackServer) -> RiskscanSettings:
-    return riskscan(ai_service_url=upstream.url, ai_timeout_seconds=1.0, max_reply_bytes=MIB)
+    return riskscan(ai_service_url=upstream.url, ai_timeout_seconds=3.0, max_reply_bytes=MIB)
 
 
 async def _nothing_stored(client: httpx2.AsyncClient, headers: dict[str, str]) -> None:
@@ -38,7 +38,7 @@ async def _nothing_stored(client: httpx2.AsyncClient, headers: dict[str, str]) -
 async def test_too_slow_is_504_at_the_deadline(
     client: httpx2.AsyncClient, upstream: LoopbackServer
 ) -> None:
-    upstream.handler = lambda request: Reply.json({"data": [], "source": "model"}, delay=5)
+    upstream.handler = lambda request: Reply.json({"data": [], "source": "model"}, delay=8)
     user = await register_and_login(client)
     response = await scan_text(client, user.headers, TEXT)
     assert response.status_code == 504
@@ -189,3 +189,22 @@ async def test_text_scan_spans_from_any_service_are_checked_against_the_text(
         {"page": 1, "start": at, "end": at + len(quote), "quote": quote},
         {"page": 1, "start": at, "end": at + len(quote), "quote": quote},  # offsets corrected
     ]
+
+
+async def test_the_forwarded_name_carries_the_extension_of_the_content(
+    client: httpx2.AsyncClient, upstream: LoopbackServer
+) -> None:
+    """The seed's AI service picks its parser by the extension: a PDF sent as `contract` (or
+    as `photo.png`) goes as `contract.pdf` (`photo.png.pdf`), with the PDF media type."""
+    from tests.aiservice.documents import pdf_with_text
+
+    upstream.handler = lambda request: Reply.json({"data": [], "source": "model"})
+    user = await register_and_login(client)
+    for sent, forwarded in (("contract", "contract.pdf"), ("photo.png", "photo.png.pdf")):
+        pdf = pdf_with_text(f"{TEXT} ({sent})")
+        response = await scan_file(client, user.headers, sent, pdf, "image/png")
+        assert response.status_code == 201, response.text
+        assert response.json()["filename"] == sent
+        body = upstream.requests[-1].body
+        assert f'filename="{forwarded}"'.encode() in body
+        assert b"Content-Type: application/pdf" in body

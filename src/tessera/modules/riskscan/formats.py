@@ -21,6 +21,7 @@ MEDIA_TYPES = {
     JPEG: "image/jpeg",
 }
 EXTENSIONS = {PDF: ".pdf", DOCX: ".docx", TXT: ".txt", PNG: ".png", JPEG: ".jpg"}
+_ALSO = {JPEG: (".jpeg", ".jpe"), TXT: (".text", ".md", ".csv")}
 _CONTROL = frozenset(chr(c) for c in range(32)) - {"\t", "\n", "\x0c", "\r"}
 READ_CHUNK = 1 << 16
 
@@ -52,6 +53,16 @@ def _is_docx(file: IO[bytes]) -> bool:
             return "word/document.xml" in archive.namelist()
     except (zipfile.BadZipFile, OSError, EOFError):
         return False
+
+
+def upstream_name(filename: str | None, kind: str) -> str:
+    """The name to forward: the user's, with an extension that matches the content appended
+    when it has none or another (the seed's AI service picks its parser by the extension)."""
+    name = filename or "document"
+    suffix = name[name.rfind(".") :].lower() if "." in name else ""
+    if suffix in (EXTENSIONS[kind], *_ALSO.get(kind, ())):
+        return name
+    return name + EXTENSIONS[kind]
 
 
 def inspect(file: IO[bytes]) -> Inspected:

@@ -212,7 +212,7 @@ class ScanRunner:
         pages: list[str] = []
         if content is not None and kind in formats.MEDIA_TYPES:
             part = FilePart(
-                filename or f"document{formats.EXTENSIONS[kind]}",
+                formats.upstream_name(filename, kind),
                 io.BytesIO(content),
                 formats.MEDIA_TYPES[kind],
             )
@@ -232,7 +232,7 @@ class ScanRunner:
     ) -> None:
         await self._update(scan_id, status="analysing", progress_total=1)
         part = FilePart(
-            filename or f"document{formats.EXTENSIONS[kind]}",
+            formats.upstream_name(filename, kind),
             io.BytesIO(upload.content),
             formats.MEDIA_TYPES[kind],
         )

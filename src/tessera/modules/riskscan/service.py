@@ -85,8 +85,8 @@ class ScanInput:
     def file_part(self) -> FilePart | None:
         if self.file is None or self.kind is None:
             return None
-        name = self.filename or f"document{formats.EXTENSIONS[self.kind]}"
         self.file.seek(0)
+        name = formats.upstream_name(self.filename, self.kind)
         return FilePart(name, self.file, formats.MEDIA_TYPES[self.kind])
 
 
