@@ -85,13 +85,17 @@ async def _read_form(request: Request, state: RiskscanState) -> tuple[FormData, 
     text = form.get("text")
     force = str(form.get("force_llm") or "").strip().lower() in TRUE_STRINGS
     file = upload if isinstance(upload, UploadFile) else None
-    scan = await service.check_input(
-        file.file if file is not None else None,
-        file.filename if file is not None else None,
-        text if isinstance(text, str) else None,
-        force,
-        state.settings.scan_max_bytes,
-    )
+    try:
+        scan = await service.check_input(
+            file.file if file is not None else None,
+            file.filename if file is not None else None,
+            text if isinstance(text, str) else None,
+            force,
+            state.settings.scan_max_bytes,
+        )
+    except BaseException:
+        await form.close()  # the spooled file goes now, not when the request is collected
+        raise
     return form, scan
 
 
