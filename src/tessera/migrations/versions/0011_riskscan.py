@@ -1,7 +1,7 @@
 """riskscan: scans per user and the documents of queued scans
 
 Revision ID: 0011_riskscan
-Revises: 0005
+Revises: 0012_family
 Create Date: 2026-12-01 08:30:00.000000
 """
 
@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql
 import tessera.core.db.base
 
 revision: str = "0011_riskscan"
-down_revision: str | None = "0005"
+down_revision: str | None = "0012_family"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
