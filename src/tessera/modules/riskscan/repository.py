@@ -98,6 +98,12 @@ class RiskscanRepository:
             ),
         )
 
+    async def has_claimable(self, now: datetime, max_attempts: int) -> bool:
+        found = await self.session.scalar(
+            select(Scan.id).where(self._claimable(now, max_attempts)).limit(1)
+        )
+        return found is not None
+
     async def claim_next(
         self, worker: str, now: datetime, lease_until: datetime, max_attempts: int
     ) -> str | None:

@@ -52,10 +52,15 @@ log = structlog.get_logger("tessera.riskscan.runner")
 
 UPSTREAM_ERRORS = (AiUnavailable, AiTimeout, AiFailed, AiMalformed, MalformedReply)
 RETRY_BACKOFF_SECONDS = 10.0
+STOP_GRACE_SECONDS = 5.0
 
 
 class LostClaim(Exception):
     """Another runner holds the scan now."""
+
+
+class Stopping(Exception):
+    """The process is stopping; the scan goes back to the queue."""
 
 
 class ScanRunner:
@@ -72,6 +77,7 @@ class ScanRunner:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._in_hand: set[str] = set()
+        self._stopping = False
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -82,17 +88,24 @@ class ScanRunner:
         self._wake.set()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        """Let the loops finish what they are doing with the database (a task cancelled in
+        the middle of a SQLite connect would leave its driver thread calling into a closed
+        loop); cancel only what is still waiting on the AI service after a grace period."""
+        self._stopping = True
+        self._wake.set()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=STOP_GRACE_SECONDS)
+            for task in pending:
+                task.cancel()
+            for task in pending:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         self._tasks = []
         for scan_id in list(self._in_hand):
             await self._requeue(scan_id, attempt_counts=False)
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 worked = await self.run_once()
             except asyncio.CancelledError:
@@ -100,7 +113,7 @@ class ScanRunner:
             except Exception:  # a database hiccup must not end the runner
                 log.exception("riskscan_runner_failed")
                 worked = False
-            if not worked:
+            if not worked and not self._stopping:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.queue_poll_seconds)
@@ -112,9 +125,15 @@ class ScanRunner:
 
     async def run_once(self) -> bool:
         """Claim and run one scan; False when the queue is empty."""
+        # An idle poll only reads: no write lock (SQLite) every second in every process.
+        async with self.db.session(write=False) as session:
+            waiting = await RiskscanRepository(session).has_claimable(
+                utcnow(), self.settings.max_attempts
+            )
+        if not waiting:
+            return False
         async with self.db.session(write=True) as session:
             repo = RiskscanRepository(session)
-            await repo.fail_exhausted(utcnow(), self.settings.max_attempts)
             scan_id = await repo.claim_next(
                 self.name, utcnow(), self._lease(), self.settings.max_attempts
             )
@@ -123,12 +142,15 @@ class ScanRunner:
         self._in_hand.add(scan_id)
         try:
             await self._run(scan_id)
+        except Stopping:
+            pass
         except LostClaim:
             log.info("riskscan_claim_lost", scan_id=scan_id)
         except UPSTREAM_ERRORS as exc:
             await self._after_failure(scan_id, exc)
         finally:
-            self._in_hand.discard(scan_id)
+            if not self._stopping:  # when stopping, stop() puts what is in hand back
+                self._in_hand.discard(scan_id)
         return True
 
     async def _update(self, scan_id: str, **fields: Any) -> None:
@@ -177,6 +199,8 @@ class ScanRunner:
         risks: list[dict[str, Any]] = []
         source, version, partial = "model", "", False
         for number, chunk in enumerate(chunks, start=1):
+            if self._stopping:
+                raise Stopping()  # stop() puts the scan back in the queue
             left = deadline - time.monotonic()
             if left <= 0:
                 partial = True
