@@ -52,6 +52,29 @@ STOPPABLE = (State.SYNCED, State.DEGRADED_GAP, State.PAUSED_TOXIC, State.LOCKED_
 
 
 @dataclass(frozen=True)
+class TradingView:
+    """A subscription's state as a poll sees it, read in the same query as the license."""
+
+    is_active: bool
+    state: str
+    stop_out_action: str | None
+    policy: dict[str, Any]
+    last_equity: int | None
+    master_last_sequence: int
+
+    @classmethod
+    def of(cls, row: Any) -> TradingView:
+        return cls(
+            bool(row.is_active),
+            str(row.state),
+            row.stop_out_action,
+            {**DEFAULT_POLICY, **(row.policy or {})},
+            None if row.last_equity is None else int(row.last_equity),
+            int(row.last_sequence or 0),
+        )
+
+
+@dataclass(frozen=True)
 class BotCaller:
     license_id: str
     kind: str  # follower | master
@@ -60,6 +83,7 @@ class BotCaller:
     subscriber_id: str | None
     last_used_at: datetime | None
     ip_address: str | None
+    view: TradingView | None = None  # followers: as of authentication
 
     @property
     def principal(self) -> str:
@@ -74,39 +98,36 @@ class BotCaller:
 
 
 async def authenticate(db: Database, token: str) -> BotCaller:
-    """The live license behind `token`, in a short read transaction of its own."""
+    """The live license behind `token`, in one query of a short read transaction."""
     digest = sha256_hex(token)
     async with db.session(write=False) as session:
-        repo = CopytradingRepository(session)
-        found = await repo.license_by_hash(digest)
-        if found is None or not same_digest(found.token_hash, digest):
-            raise LicenseInvalid()
-        if found.expires_at is not None and found.expires_at <= utcnow():
-            raise LicenseInvalid("License token expired", code="license_token_expired")
-        if found.kind == "master":
-            assert found.master_id is not None
-            return BotCaller(
-                found.id,
-                "master",
-                None,
-                found.master_id,
-                None,
-                found.last_used_at,
-                found.ip_address,
-            )
-        assert found.subscription_id is not None
-        sub = await repo.get_subscription(found.subscription_id)
-        if sub is None or not sub.is_active:
-            raise LicenseInvalid()
+        row = await CopytradingRepository(session).bot_view(digest)
+    if row is None or not same_digest(row.token_hash, digest):
+        raise LicenseInvalid()
+    if row.expires_at is not None and row.expires_at <= utcnow():
+        raise LicenseInvalid("License token expired", code="license_token_expired")
+    if row.kind == "master":
         return BotCaller(
-            found.id,
-            "follower",
-            sub.id,
-            sub.master_id,
-            sub.subscriber_id,
-            found.last_used_at,
-            found.ip_address,
+            row.license_id,
+            "master",
+            None,
+            row.master_id,
+            None,
+            row.last_used_at,
+            row.ip_address,
         )
+    if not row.is_active:
+        raise LicenseInvalid()
+    return BotCaller(
+        row.license_id,
+        "follower",
+        row.subscription_id,
+        row.master_id,
+        row.subscriber_id,
+        row.last_used_at,
+        row.ip_address,
+        TradingView.of(row),
+    )
 
 
 async def touch(db: Database, license_id: str, ip: str | None, ea_instance_id: str | None) -> None:

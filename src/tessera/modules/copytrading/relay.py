@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tessera.core.db.base import utcnow
 from tessera.core.db.engine import Database
 from tessera.modules.copytrading import signing
-from tessera.modules.copytrading.bot import BotCaller, policy_of
+from tessera.modules.copytrading.bot import BotCaller, TradingView
 from tessera.modules.copytrading.config import CopytradingSettings
 from tessera.modules.copytrading.errors import BadSignature, SequenceNotIncreasing
 from tessera.modules.copytrading.models import Signal
@@ -189,48 +189,45 @@ class SignalRelay:
     # --- poll -------------------------------------------------------------------------------
 
     async def poll(self, caller: BotCaller, last_seq: int, limit: int, wait: float) -> PollOut:
-        assert caller.subscription_id is not None
+        assert caller.subscription_id is not None and caller.view is not None
         deadline = time.monotonic() + min(wait, self.settings.poll_max_wait_seconds)
+        view: TradingView | None = caller.view  # read with the license, a moment ago
+        woken: list[Relayed] = []
         while True:
-            async with self.db.session(write=False) as session:
-                view = await CopytradingRepository(session).poll_view(caller.subscription_id)
             if view is None:
-                return PollOut(
-                    has_signals=False, signals=[], last_sequence=last_seq, master_last_sequence=0
-                )
-            sub, master_last = view
+                return self._empty(last_seq, 0)
             close_only = (
-                sub.state == State.STOPPED_OUT and sub.stop_out_action == StopOutAction.CLOSE_ONLY
+                view.state == State.STOPPED_OUT and view.stop_out_action == StopOutAction.CLOSE_ONLY
             )
-            if not sub.is_active or not (sub.state == State.SYNCED or close_only):
-                return PollOut(
-                    has_signals=False,
-                    signals=[],
-                    last_sequence=last_seq,
-                    master_last_sequence=master_last,
-                )
-            if master_last > last_seq:
+            if not view.is_active or not (view.state == State.SYNCED or close_only):
+                return self._empty(last_seq, view.master_last_sequence)
+            found = woken
+            if not found and view.master_last_sequence > last_seq:
                 found = await self._fetch(caller.master_id, last_seq, limit)
-                if found:
-                    policy = policy_of(sub)
-                    signals = [
-                        self._out(item, policy, sub.last_equity, close_only) for item in found
-                    ]
-                    return PollOut(
-                        has_signals=True,
-                        signals=signals,
-                        last_sequence=found[-1].sequence,
-                        master_last_sequence=max(master_last, found[-1].sequence),
-                    )
+            if found:
+                signals = [
+                    self._out(item, view.policy, view.last_equity, close_only) for item in found
+                ]
+                return PollOut(
+                    has_signals=True,
+                    signals=signals,
+                    last_sequence=found[-1].sequence,
+                    master_last_sequence=max(view.master_last_sequence, found[-1].sequence),
+                )
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return PollOut(
-                    has_signals=False,
-                    signals=[],
-                    last_sequence=last_seq,
-                    master_last_sequence=master_last,
-                )
-            await self._wait(caller.master_id, last_seq, remaining)
+                return self._empty(last_seq, view.master_last_sequence)
+            woken = await self._wait(caller.master_id, last_seq, limit, remaining)
+            # The state may have changed while waiting: read it again before delivering.
+            async with self.db.session(write=False) as session:
+                row = await CopytradingRepository(session).trading_view(caller.subscription_id)
+            view = None if row is None else TradingView.of(row)
+
+    @staticmethod
+    def _empty(last_seq: int, master_last: int) -> PollOut:
+        return PollOut(
+            has_signals=False, signals=[], last_sequence=last_seq, master_last_sequence=master_last
+        )
 
     @staticmethod
     def _out(
@@ -285,21 +282,32 @@ class SignalRelay:
             rows = await CopytradingRepository(session).signals_after(master_id, last_seq, limit)
         return [Relayed.of_row(row) for row in rows]
 
-    async def _wait(self, master_id: str, last_seq: int, remaining: float) -> None:
+    async def _wait(
+        self, master_id: str, last_seq: int, limit: int, remaining: float
+    ) -> list[Relayed]:
+        """Wait for a signal after `last_seq`; returns it (and what follows) when the stream
+        handed it over in order, else nothing (the caller reads it)."""
         if self.redis is not None:
             try:
-                await self.redis.xread(
+                answer: Any = await self.redis.xread(
                     {self.stream_key(master_id): f"{last_seq}-0"},
-                    count=1,
+                    count=limit,
                     block=max(1, int(remaining * 1000)),
                 )
-                return
             except (RedisError, OSError) as exc:
                 log.warning("signal_stream_wait_failed", error=type(exc).__name__)
+            else:
+                entries = [
+                    Relayed.of_fields(fields) for _, batch in answer or [] for _, fields in batch
+                ]
+                if entries and entries[0].sequence == last_seq + 1:
+                    return entries
+                return []
         event = self._wakeups.setdefault(master_id, asyncio.Event())
         interval = self.settings.poll_interval_ms / 1000
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout=min(remaining, interval))
+        return []
 
     async def trim(self, session: AsyncSession, before: datetime) -> int:
         """Drop stream entries received before `before` (the archive keeps them)."""

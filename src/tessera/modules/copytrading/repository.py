@@ -33,6 +33,15 @@ from tessera.modules.copytrading.models import (
 )
 from tessera.modules.copytrading.states import TOXIC_BELOW, State
 
+_TRADING_VIEW = (
+    Subscription.is_active,
+    Subscription.state,
+    Subscription.stop_out_action,
+    Subscription.policy,
+    Subscription.last_equity,
+    Master.last_sequence,
+)
+
 
 class CopytradingRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -486,6 +495,40 @@ class CopytradingRepository:
     async def purge_signals(self, before: datetime) -> int:
         result = await self.session.execute(delete(Signal).where(Signal.received_at < before))
         return int(getattr(result, "rowcount", 0) or 0)
+
+    async def bot_view(self, token_hash: str) -> Any | None:
+        """The live license with its subscription's trading view and the master's last
+        sequence, in one query (the bots' hot path)."""
+        master_key = func.coalesce(Subscription.master_id, License.master_id)
+        stmt = (
+            select(
+                License.id.label("license_id"),
+                License.kind,
+                License.token_hash,
+                License.expires_at,
+                License.last_used_at,
+                License.ip_address,
+                master_key.label("master_id"),
+                Subscription.id.label("subscription_id"),
+                Subscription.subscriber_id,
+                *_TRADING_VIEW,
+            )
+            .select_from(License)
+            .outerjoin(Subscription, Subscription.id == License.subscription_id)
+            .outerjoin(Master, Master.user_id == master_key)
+            .where(License.token_hash == token_hash, License.is_active)
+        )
+        return (await self.session.execute(stmt)).first()
+
+    async def trading_view(self, sub_id: str) -> Any | None:
+        """What a poll needs to decide what to deliver, in one query."""
+        stmt = (
+            select(*_TRADING_VIEW)
+            .select_from(Subscription)
+            .join(Master, Master.user_id == Subscription.master_id)
+            .where(Subscription.id == sub_id)
+        )
+        return (await self.session.execute(stmt)).first()
 
     async def poll_view(self, sub_id: str) -> tuple[Subscription, int] | None:
         """The subscription and its master's last published sequence, in one query."""
