@@ -5,8 +5,10 @@ cancel and re-subscription."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import httpx2
+from sqlalchemy import select
 from tests.helpers.identity import register_and_login
 from tests.modules.copytrading.conftest import (
     API,
@@ -18,8 +20,10 @@ from tests.modules.copytrading.conftest import (
     subscribe,
 )
 
+from tessera.modules.copytrading.models import License
 
-async def test_seed_flow(client: httpx2.AsyncClient, engine: str) -> None:
+
+async def test_seed_flow(client: httpx2.AsyncClient, runtime: Any, engine: str) -> None:
     master = await register_and_login(client)
     profile = await become_master(client, master, fee="25.00")
     assert profile["user_id"] == master.id
@@ -106,6 +110,10 @@ async def test_seed_flow(client: httpx2.AsyncClient, engine: str) -> None:
         headers=bot,
     )
     assert beat.status_code == 200 and beat.json()["state"] == "SYNCED"
+    async with runtime.db.session(write=False) as session:
+        used = await session.scalar(select(License).where(License.subscription_id == sub_id))
+    assert used is not None and used.ea_instance_id == "mt5-1"
+    assert used.ip_address == "203.0.113.7" and used.last_used_at is not None
 
     events = await client.get(f"{API}/protection-events", headers=follower.headers)
     assert [(e["reason"], e["signal_sequence"]) for e in events.json()] == [("PRICE_DEVIATION", 3)]

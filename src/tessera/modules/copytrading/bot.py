@@ -14,6 +14,7 @@ each 24 h without an incident and lifts `PAUSED_TOXIC` back to `SYNCED` at 50.
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tessera.core.audit import record
 from tessera.core.db.base import utcnow
 from tessera.core.db.engine import Database
-from tessera.core.identity.secret_tokens import same_digest, sha256_hex
+from tessera.core.identity.secret_tokens import sha256_hex
 from tessera.modules.copytrading.config import CopytradingSettings
 from tessera.modules.copytrading.errors import LicenseInvalid, SubscriptionNotFound
 from tessera.modules.copytrading.fees import FeeService
@@ -102,7 +103,7 @@ async def authenticate(db: Database, token: str) -> BotCaller:
     digest = sha256_hex(token)
     async with db.session(write=False) as session:
         row = await CopytradingRepository(session).bot_view(digest)
-    if row is None or not same_digest(row.token_hash, digest):
+    if row is None or not hmac.compare_digest(row.token_hash.encode(), digest.encode()):
         raise LicenseInvalid()
     if row.expires_at is not None and row.expires_at <= utcnow():
         raise LicenseInvalid("License token expired", code="license_token_expired")

@@ -45,16 +45,10 @@ async def seed_demo(runtime: Runtime) -> None:
         follower = await users.get_user_by_email(FOLLOWER_EMAIL)
         assert master_user is not None and follower is not None
         repo = CopytradingRepository(session)
-        for outcome in (master_out, follower_out):
-            line = f"copytrading demo user {outcome.email}"
-            print(
-                line
-                + (
-                    f" (password, shown once: {outcome.password})"
-                    if outcome.password
-                    else " (exists)"
-                )
-            )
+        for role, outcome in (("master", master_out), ("follower", follower_out)):
+            # No "password: …" here: that form is the core's own demo accounts' line.
+            shown = f", password (shown once) = {outcome.password}" if outcome.password else ""
+            print(f"copytrading demo {role} {outcome.email}{shown or ' (exists)'}")
         if await repo.get_master(master_user.id) is None:
             await MasterService(session).upsert(
                 master_user,
