@@ -102,31 +102,23 @@ async def test_an_incident_restarts_the_quiet_period(
     assert beat.json()["state"] == "SYNCED"
 
 
-async def test_user_trust_and_role_on_the_profile_hook(
-    client: httpx2.AsyncClient, runtime: Any, engine: str
-) -> None:
-    from tessera.core.identity.models import User
-
+async def test_user_trust_and_role_on_auth_me(client: httpx2.AsyncClient, engine: str) -> None:
     pair = await subscribed_pair(client)
     await client.post(f"{API}/protection-events", json=event("INVALID_SIGNATURE"), headers=pair.bot)
     loner = await register_and_login(client)
-    async with runtime.db.session(write=False) as session:
-        fields = {}
-        for who in (pair.follower, pair.master, loner):
-            user = await session.get(User, who.id)
-            assert user is not None
-            fields[who.id] = await runtime.hooks.profile(session, user)
-    assert fields[pair.follower.id] == {
+    seen = {}
+    for who in (pair.follower, pair.master, loner):
+        me = await client.get("/auth/me", headers=who.headers)
+        assert me.status_code == 200, me.text
+        seen[who.id] = {key: me.json()[key] for key in ("user_id", "role", "trust_score")}
+        assert me.json()["email"] == who.email  # the core's fields stay
+    assert seen[pair.follower.id] == {
         "user_id": pair.follower.id,
         "role": "user",
         "trust_score": 60,
     }
-    assert fields[pair.master.id] == {
-        "user_id": pair.master.id,
-        "role": "master",
-        "trust_score": 100,
-    }
-    assert fields[loner.id]["trust_score"] == 100
+    assert seen[pair.master.id] == {"user_id": pair.master.id, "role": "master", "trust_score": 100}
+    assert seen[loner.id]["trust_score"] == 100
 
 
 async def test_stale_policy_silence_and_stop_out(
