@@ -142,3 +142,25 @@ async def test_archive_serves_what_the_stream_lacks(
     await client.post(f"{API}/signals", json=mbot.signal(7), headers=mbot.headers)
     jump = await client.get(f"{API}/signals/poll", params={"last_seq": 4}, headers=pair.bot)
     assert [s["sequence_number"] for s in jump.json()["signals"]] == [7]
+
+
+async def test_a_pause_during_a_long_poll_stops_delivery(
+    client: httpx2.AsyncClient, engine: str
+) -> None:
+    pair = await subscribed_pair(client)
+    mbot = await master_bot(client, pair.master)
+
+    async def pause_then_publish() -> None:
+        await asyncio.sleep(0.3)
+        paused = await client.post(
+            f"{API}/subscriptions/{pair.sub_id}/pause", headers=pair.follower.headers
+        )
+        assert paused.status_code == 200
+        await asyncio.sleep(1.3)  # a state change stops deliveries within a second
+        await client.post(f"{API}/signals", json=mbot.signal(1), headers=mbot.headers)
+
+    polled, _ = await asyncio.gather(
+        client.get(f"{API}/signals/poll", params={"last_seq": 0, "wait": 3}, headers=pair.bot),
+        pause_then_publish(),
+    )
+    assert polled.json()["signals"] == []

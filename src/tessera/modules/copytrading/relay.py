@@ -15,7 +15,9 @@ above `last_seq`, oldest first. From the stream when Redis is configured (shared
 trimmed by age by the retention job), from the database otherwise or whenever the stream is
 behind, trimmed or unreachable. A long-poll waits up to `wait` seconds: on Redis by a
 blocking XREAD, in the database mode by an in-process wake-up or a short re-read interval.
-No database connection is held while waiting.
+No database connection is held while waiting; a poll that waited longer than a second
+re-reads the subscription's state before it delivers, so a pause or a stop-out stops
+deliveries within a second.
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ from tessera.modules.copytrading.sizing import plan
 from tessera.modules.copytrading.states import State, StopOutAction
 
 log = structlog.get_logger("tessera.copytrading.relay")
+# A long-poll hands signals over under a subscription state at most this old (seconds): a
+# pause, stop-out or suspension stops deliveries within it.
+VIEW_MAX_AGE = 1.0
 
 
 def _ms(instant: datetime) -> int:
@@ -192,7 +197,9 @@ class SignalRelay:
         assert caller.subscription_id is not None and caller.view is not None
         deadline = time.monotonic() + min(wait, self.settings.poll_max_wait_seconds)
         view: TradingView | None = caller.view  # read with the license, a moment ago
+        view_at = time.monotonic()
         woken: list[Relayed] = []
+        waited = False  # after a wait the view's last sequence may be stale: look anyway
         while True:
             if view is None:
                 return self._empty(last_seq, 0)
@@ -202,7 +209,7 @@ class SignalRelay:
             if not view.is_active or not (view.state == State.SYNCED or close_only):
                 return self._empty(last_seq, view.master_last_sequence)
             found = woken
-            if not found and view.master_last_sequence > last_seq:
+            if not found and (view.master_last_sequence > last_seq or waited):
                 found = await self._fetch(caller.master_id, last_seq, limit)
             if found:
                 signals = [
@@ -218,10 +225,14 @@ class SignalRelay:
             if remaining <= 0:
                 return self._empty(last_seq, view.master_last_sequence)
             woken = await self._wait(caller.master_id, last_seq, limit, remaining)
-            # The state may have changed while waiting: read it again before delivering.
-            async with self.db.session(write=False) as session:
-                row = await CopytradingRepository(session).trading_view(caller.subscription_id)
-            view = None if row is None else TradingView.of(row)
+            waited = True
+            if time.monotonic() - view_at > VIEW_MAX_AGE:
+                # The state may have changed while waiting: read it again before delivering.
+                async with self.db.session(write=False) as session:
+                    repo = CopytradingRepository(session)
+                    row = await repo.trading_view(caller.subscription_id)
+                view = None if row is None else TradingView.of(row)
+                view_at = time.monotonic()
 
     @staticmethod
     def _empty(last_seq: int, master_last: int) -> PollOut:
