@@ -93,3 +93,17 @@ async def test_retention_purges_old_events_and_signals(
     if runtime.redis is not None:  # the stream keeps only what is younger than 24 h
         key = runtime.get(CopytradingState).relay.stream_key(pair.master.id)
         assert await runtime.redis.xlen(key) == 1
+
+
+async def test_admin_verifies_a_master(
+    client: httpx2.AsyncClient, runtime: Any, engine: str
+) -> None:
+    pair = await subscribed_pair(client)
+    admin = await make_admin(client, runtime)
+    url = f"{API}/masters/{pair.master.id}/verify"
+    assert (await client.post(url, headers=pair.master.headers)).status_code == 403
+    verified = await client.post(url, headers=admin.headers)
+    assert verified.status_code == 200 and verified.json()["verified"] is True
+    assert (await client.get(f"{API}/masters")).json()[0]["verified"] is True
+    withdrawn = await client.post(url, params={"verified": "false"}, headers=admin.headers)
+    assert withdrawn.json()["verified"] is False

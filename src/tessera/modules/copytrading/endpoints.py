@@ -218,6 +218,20 @@ async def issue_master_license(user: CurrentUser, session: DbSession) -> MasterL
     )
 
 
+@route(
+    "POST",
+    "/masters/{user_id}/verify",
+    response_model=MasterOut,
+    responses=error_responses(401, 403, 404),
+)
+async def verify_master(
+    user_id: SubId, admin: AdminUser, session: DbSession, verified: bool = True
+) -> MasterOut:
+    """Mark a master verified (admin); `?verified=false` withdraws it."""
+    master = await MasterService(session).set_verified(admin, user_id, verified)
+    return (await masters_out(session, [master]))[0]
+
+
 @route("GET", "/masters/{user_id}", response_model=MasterOut, responses=error_responses(404))
 async def get_master(user_id: SubId, session: DbSession) -> MasterOut:
     master = await MasterService(session).get(user_id)

@@ -144,6 +144,21 @@ class MasterService:
             )
         return found
 
+    async def set_verified(self, admin: User, user_id: str, verified: bool) -> Master:
+        """An operator vouches for (or withdraws from) a master's track record."""
+        master = await self.get(user_id)
+        master.verified = verified
+        await self.session.flush()
+        await record(
+            self.session,
+            "copytrading.master_verified" if verified else "copytrading.master_unverified",
+            actor_id=admin.id,
+            user_id=user_id,
+            target_type="copytrading_master",
+            target_id=user_id,
+        )
+        return master
+
     async def issue_license(self, user: User) -> Issued:
         """A new master license (the previous one stops working); shown once."""
         master = await self.require_master(user)
