@@ -111,8 +111,11 @@ class FeeService:
         master = await self.repo.get_master(sub.master_id)
         assert master is not None
         # A locked subscription restarts its billing when it can pay: no bill for the time
-        # it could not copy.
+        # it could not copy. Until its wallet holds the fee, it is not tried again (a refused
+        # movement still takes the ledger's locks).
         start = now if sub.state == State.LOCKED_NO_FUNDS else sub.paid_until
+        if sub.state == State.LOCKED_NO_FUNDS and not await self._can_pay(sub, master.monthly_fee):
+            return "skipped"
         try:
             if master.monthly_fee > 0:
                 await self._charge(
@@ -155,6 +158,10 @@ class FeeService:
             )
         await self.session.flush()
         return "charged"
+
+    async def _can_pay(self, sub: Subscription, amount: int) -> bool:
+        wallet = await self.ledger.wallet_for(sub.subscriber_id, CURRENCY)
+        return wallet is not None and await self.ledger.balance(wallet.id) >= amount
 
     async def ensure_paid(self, sub: Subscription, now: datetime) -> None:
         """Before a paused subscription copies again: pay a lapsed period (or refuse, 400)."""

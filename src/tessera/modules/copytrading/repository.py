@@ -282,7 +282,10 @@ class CopytradingRepository:
         )
         return rows.all()
 
-    async def due_for_fee(self, now: datetime, limit: int = 500) -> Sequence[str]:
+    async def due_for_fee(self, now: datetime, limit: int = 1000) -> Sequence[str]:
+        """Subscriptions whose paid period has ended: renewals first, then the locked ones
+        (retried until their wallet can pay), so many locked ones never starve renewals."""
+        locked_last = case((Subscription.state == State.LOCKED_NO_FUNDS.value, 1), else_=0)
         rows = await self.session.scalars(
             select(Subscription.id)
             .where(
@@ -291,7 +294,7 @@ class CopytradingRepository:
                 Subscription.paid_until.is_not(None),
                 Subscription.paid_until <= now,
             )
-            .order_by(Subscription.paid_until)
+            .order_by(locked_last, Subscription.paid_until)
             .limit(limit)
         )
         return rows.all()
