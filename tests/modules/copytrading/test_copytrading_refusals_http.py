@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import httpx2
+from asgi_lifespan import LifespanManager
+from tests.conftest import make_settings
 from tests.helpers.identity import register_and_login
 from tests.modules.copytrading.conftest import (
     API,
@@ -13,6 +16,9 @@ from tests.modules.copytrading.conftest import (
     master_bot,
     subscribed_pair,
 )
+
+from tessera.app import create_app
+from tessera.modules.copytrading.config import CopytradingSettings
 
 
 async def test_subscribe_refusals(client: httpx2.AsyncClient, engine: str) -> None:
@@ -174,3 +180,31 @@ async def test_resume_refused_from_system_states(client: httpx2.AsyncClient, eng
     await client.post(f"{API}/subscriptions/{pair.sub_id}/resume", headers=pair.follower.headers)
     sub = await client.get(f"{API}/subscriptions/{pair.sub_id}", headers=pair.follower.headers)
     assert sub.json()["state"] == "PAUSED_TOXIC"
+
+
+async def test_rate_limits_per_license_and_guesses_per_ip(
+    database_url: str, tmp_path: Path, engine: str
+) -> None:
+    settings = make_settings(
+        database_url,
+        tmp_path,
+        module_settings=[CopytradingSettings(ea_rate="3/minute", license_guess_rate="2/minute")],
+    )
+    application = create_app(settings)
+    async with LifespanManager(application):
+        transport = httpx2.ASGITransport(app=application, client=("203.0.113.50", 5000))
+        async with httpx2.AsyncClient(transport=transport, base_url="http://t") as http:
+            pair = await subscribed_pair(http)
+            codes = [
+                (await http.get(f"{API}/ea/status", headers=pair.bot)).status_code for _ in range(4)
+            ]
+            assert codes == [200, 200, 200, 429]
+            limited = await http.get(f"{API}/ea/status", headers=pair.bot)
+            assert int(limited.headers["Retry-After"]) >= 1
+            guesses = [
+                (
+                    await http.get(f"{API}/ea/status", headers={"X-License-Token": f"guess-{i}"})
+                ).status_code
+                for i in range(4)
+            ]
+            assert guesses == [401, 401, 429, 429]
