@@ -1,7 +1,7 @@
 """copytrading: masters, subscriptions, licenses, events, trust, signals, fees, results
 
 Revision ID: 0010_copytrading
-Revises: 0012_family
+Revises: 0011_riskscan
 Create Date: 2026-12-01 08:18:39.166526
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import tessera.core.db.base
 
 revision: str = "0010_copytrading"
-down_revision: str | None = "0012_family"
+down_revision: str | None = "0011_riskscan"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
