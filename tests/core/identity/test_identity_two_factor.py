@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -189,3 +190,28 @@ async def test_a_tampered_or_foreign_challenge_token_is_refused(client: httpx2.A
         "/auth/2fa/verify", json={"two_fa_token": user.access_token, "code": "123456"}
     )
     assert response.status_code == 401 and response.json()["error"] == "invalid_2fa_token"
+
+
+async def test_parallel_uses_of_one_code_sign_in_exactly_once(live_server: str) -> None:
+    """Racing requests with the same code against a real server: one session, no more."""
+    async with httpx2.AsyncClient(base_url=live_server, timeout=30) as http:
+        user = await register_and_login(http)
+        setup = (await http.post("/auth/2fa/setup", headers=user.headers)).json()
+        secret = setup["secret"]
+        enable = await http.post(
+            "/auth/2fa/enable", json={"code": _now_code(secret)}, headers=user.headers
+        )
+        assert enable.status_code == 200
+        challenge = await _password_step(http, user)
+        code = _other_code(secret, 1)
+        body = {"two_fa_token": challenge["two_fa_token"], "code": code}
+        # The per-account limit allows five attempts; enabling spent one.
+        responses = await asyncio.gather(
+            *(http.post("/auth/2fa/verify", json=body) for _ in range(4))
+        )
+        statuses = sorted(r.status_code for r in responses)
+        assert statuses == [200, 401, 401, 401]
+        winner = next(r for r in responses if r.status_code == 200).json()
+        bearer = {"Authorization": f"Bearer {winner['access_token']}"}
+        sessions = await http.get("/auth/sessions", headers=bearer)
+        assert len(sessions.json()) == 2  # the helper's login and the one two-factor login
