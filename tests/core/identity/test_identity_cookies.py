@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import httpx2
 import pytest
+from fastapi import APIRouter, Depends
 
+from tessera.core.identity import Caller, OptionalCaller, Principal
 from tests.core.identity.conftest import AppFactory
 from tests.helpers.identity import DEFAULT_PASSWORD, register_and_login
 
@@ -69,6 +71,23 @@ async def test_a_client_that_is_no_browser_gets_no_cookies(client: httpx2.AsyncC
     )
     assert response.headers.get_list("set-cookie") == []
     assert response.json()["user"]["id"] == user.id
+
+
+async def test_a_page_of_another_site_gets_no_session_cookies(
+    browser: tuple[Any, httpx2.AsyncClient],
+) -> None:
+    """Login CSRF: a form on another site posting the attacker's credentials must not sign
+    the victim's browser in to the attacker's account."""
+    _, client = browser
+    user = await register_and_login(client)
+    client.cookies.clear()
+    response = await client.post(
+        "/auth/login",
+        data={"username": user.email, "password": DEFAULT_PASSWORD},
+        headers={"Origin": EVIL},
+    )
+    assert response.status_code == 200
+    assert response.headers.get_list("set-cookie") == []
 
 
 async def test_me_and_logout_work_by_cookie_and_logout_clears_them(
@@ -229,3 +248,34 @@ async def test_cors_allows_credentials_and_the_csrf_headers_even_on_errors(
     assert error.status_code == 401
     assert error.headers["access-control-allow-origin"] == FRONTEND
     assert error.headers["access-control-allow-credentials"] == "true"
+
+
+async def test_modules_dependencies_accept_the_cookie(
+    browser: tuple[Any, httpx2.AsyncClient],
+) -> None:
+    """`Caller` and `OptionalCaller` as a module uses them: the cookie is a user; stale or
+    cross-site cookies make `OptionalCaller` anonymous rather than failing."""
+    app, client = browser
+    router = APIRouter()
+
+    @router.post("/_probe/caller")
+    async def caller(who: Annotated[Principal, Depends(Caller("kiosk"))]) -> dict[str, Any]:
+        return {"kind": who.kind, "id": who.id}
+
+    @router.post("/_probe/optional")
+    async def optional(
+        who: Annotated[Principal | None, Depends(OptionalCaller("kiosk"))],
+    ) -> dict[str, Any]:
+        return {"id": who.id if who else None}
+
+    app.include_router(router)
+    user, _ = await _sign_in(client)
+    assert (await client.post("/_probe/caller")).json() == {"kind": "user", "id": user.id}
+    forged = await client.post("/_probe/caller", headers={"Origin": EVIL})
+    assert forged.status_code == 403 and forged.json()["error"] == "csrf_failed"
+    assert (await client.post("/_probe/optional")).json() == {"id": user.id}
+    cross_site = await client.post("/_probe/optional", headers={"Origin": EVIL})
+    assert cross_site.json() == {"id": None}
+    _jar(client, {ACCESS: "stale", REFRESH: "gone"})
+    assert (await client.post("/_probe/optional")).json() == {"id": None}
+    assert (await client.post("/_probe/caller")).status_code == 401

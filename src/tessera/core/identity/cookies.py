@@ -63,13 +63,16 @@ def read_cookies(request: Request, settings: Settings) -> BrowserCookies:
 
 def wants_cookies(request: Request, settings: Settings) -> bool:
     """Browsers name their Origin on every POST and send Sec-Fetch-* headers; curl, SDKs
-    and server-side clients do neither and keep using the tokens in the body."""
+    and server-side clients do neither and keep using the tokens in the body. A page of
+    another site gets no session cookies (login CSRF: signing the victim's browser in to the
+    attacker's account)."""
     if settings.auth_cookies is CookieMode.never:
         return False
-    if settings.auth_cookies is CookieMode.always:
-        return True
     headers = request.headers
-    if "origin" in headers or "sec-fetch-site" in headers:
+    browser = "origin" in headers or "sec-fetch-site" in headers
+    if browser and not origin_trusted(request, settings):
+        return False
+    if browser or settings.auth_cookies is CookieMode.always:
         return True
     return read_cookies(request, settings).present
 

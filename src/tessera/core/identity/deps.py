@@ -27,7 +27,12 @@ from tessera.core.db.session import SAFE_METHODS, database_of
 from tessera.core.errors import Forbidden, Unauthorized
 from tessera.core.identity.api_key_cache import ApiKeyIdentity as ApiKeyIdentity
 from tessera.core.identity.api_keys import authenticate_api_key
-from tessera.core.identity.cookies import check_csrf, read_cookies, set_access_cookie
+from tessera.core.identity.cookies import (
+    CsrfFailed,
+    check_csrf,
+    read_cookies,
+    set_access_cookie,
+)
 from tessera.core.identity.failures import INVALID_CREDENTIALS
 from tessera.core.identity.jwt_tokens import InvalidAccessToken, decode_access
 from tessera.core.identity.models import User
@@ -236,9 +241,9 @@ def Caller(*roles: str, allow_users: bool = True) -> Callable[..., Awaitable[Pri
 
 
 def OptionalCaller(*roles: str) -> Callable[..., Awaitable[Principal | None]]:
-    """Like `Caller(*roles)`, but a request that sends no credentials at all (no
-    Authorization header, no session cookie) gets None; credentials that are sent must still
-    be valid."""
+    """Like `Caller(*roles)`, but a request that sends no credentials at all gets None. An
+    Authorization header that is sent must be valid; session cookies that are stale, or that
+    come with a cross-site request, count as no credentials."""
     allowed = tuple(roles)
 
     async def optional_caller(
@@ -249,12 +254,15 @@ def OptionalCaller(*roles: str) -> Callable[..., Awaitable[Principal | None]]:
         _header: Annotated[str | None, Depends(api_key_scheme)],
         _token: Annotated[str | None, Depends(bearer_scheme)],
     ) -> Principal | None:
-        if (
-            not request.headers.get("authorization")
-            and not read_cookies(request, state.settings).present
-        ):
+        if request.headers.get("authorization"):
+            return await _principal(request, response, session, state, allowed, True)
+        if not read_cookies(request, state.settings).present:
             return None
-        return await _principal(request, response, session, state, allowed, True)
+        try:  # stale or cross-site cookies make an anonymous caller, not an error
+            user = await _user_from_cookies(request, response, session, state)
+        except (Unauthorized, CsrfFailed):
+            return None
+        return None if user is None else Principal(kind="user", id=user.id, role=None, user=user)
 
     optional_caller.__name__ = f"optional_caller_{'_'.join(allowed) or 'users'}"
     return optional_caller
