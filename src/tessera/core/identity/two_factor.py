@@ -42,6 +42,7 @@ from tessera.core.ratelimit import RateLimiter
 
 CHALLENGE_TTL = timedelta(minutes=5)
 BACKUP_CODES = 10
+TOTP_DIGITS = 6  # pyotp's default, what every authenticator app shows
 VALID_WINDOW = 1  # the previous and next 30-second step too: clocks drift
 SECRET_VERSION = "v1"
 
@@ -94,8 +95,8 @@ def _new_backup_code() -> str:
 
 
 def _matching_step(secret: str, code: str, now: datetime) -> int | None:
-    totp = pyotp.TOTP(secret)
-    if not (code.isdigit() and len(code) == totp.digits):
+    totp = pyotp.TOTP(secret, digits=TOTP_DIGITS)
+    if not (code.isdigit() and len(code) == TOTP_DIGITS):
         return None
     for offset in range(-VALID_WINDOW, VALID_WINDOW + 1):
         moment = now + timedelta(seconds=offset * totp.interval)
@@ -114,7 +115,7 @@ async def _accept_code(
     allow_backup: bool,
     secret: str | None = None,
 ) -> str | None:
-    """ "totp" or "backup_code" when the code is good and unused (and now spent), else None."""
+    """How the code passed ("totp" or "backup_code"; it is spent now), or None."""
     await limiter.enforce("two_factor_account", state.settings.two_factor_limit, user.id)
     secret = secret or _open(state, user)
     repo = IdentityRepository(session)
@@ -123,7 +124,8 @@ async def _accept_code(
         step = _matching_step(secret, code, datetime.now(UTC))
         if step is not None and await repo.claim_totp_step(user.id, step):
             return "totp"
-    backup = allow_backup and not code.isdigit()
+    looks_like_totp = code.isdigit() and len(code) == TOTP_DIGITS
+    backup = allow_backup and not looks_like_totp
     if backup and await repo.claim_backup_code(user.id, _backup_hash(state, code), utcnow()):
         return "backup_code"
     return None
