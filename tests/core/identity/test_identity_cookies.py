@@ -279,3 +279,37 @@ async def test_modules_dependencies_accept_the_cookie(
     _jar(client, {ACCESS: "stale", REFRESH: "gone"})
     assert (await client.post("/_probe/optional")).json() == {"id": None}
     assert (await client.post("/_probe/caller")).status_code == 401
+
+
+async def test_cookies_are_secure_when_the_public_url_is_https(app_with: AppFactory) -> None:
+    async with app_with(
+        cors_origins=[FRONTEND], frontend_url=FRONTEND, public_url="https://api.example.com"
+    ) as (_, client):
+        client.headers["Origin"] = FRONTEND
+        _, response = await _sign_in(client)
+        cookies = _set_cookies(response)
+        assert all("Secure" in header for header in cookies.values()), cookies
+
+
+async def test_a_forged_refresh_is_refused_and_the_session_survives(
+    browser: tuple[Any, httpx2.AsyncClient],
+) -> None:
+    _, client = browser
+    await _sign_in(client)
+    refresh = client.cookies[REFRESH]
+    forged = await client.post("/auth/refresh", headers={"Origin": EVIL})
+    assert forged.status_code == 403 and forged.json()["error"] == "csrf_failed"
+    assert client.cookies[REFRESH] == refresh  # not rotated behind the owner's back
+    assert (await client.post("/auth/refresh")).status_code == 200
+
+
+async def test_a_write_with_a_stale_access_cookie_renews_it_in_its_own_transaction(
+    browser: tuple[Any, httpx2.AsyncClient],
+) -> None:
+    _, client = browser
+    await _sign_in(client)
+    client.cookies.delete(ACCESS)
+    response = await client.post("/auth/2fa/setup")
+    assert response.status_code == 200, response.text
+    assert ACCESS in _set_cookies(response)
+    assert (await client.get("/auth/me")).status_code == 200
