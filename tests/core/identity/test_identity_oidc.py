@@ -204,6 +204,10 @@ async def test_state_mismatch_and_a_callback_without_the_flow_cookie(
             client, "victim", tamper=lambda url: with_param(url, state="attacker-state")
         )
         _assert_failed(tampered, "state_mismatch")
+        accented = await sign_in_through(
+            client, "victim", tamper=lambda url: with_param(url, state="état-forgé")
+        )
+        _assert_failed(accented, "state_mismatch")
         # Login CSRF: an attacker's own callback URL opened in a browser that never started
         # a sign-in (no flow cookie) signs nobody in.
         start = await client.get("/auth/oidc/google/login")

@@ -215,3 +215,16 @@ async def test_parallel_uses_of_one_code_sign_in_exactly_once(live_server: str) 
         bearer = {"Authorization": f"Bearer {winner['access_token']}"}
         sessions = await http.get("/auth/sessions", headers=bearer)
         assert len(sessions.json()) == 2  # the helper's login and the one two-factor login
+
+
+async def test_digits_of_other_scripts_are_a_wrong_code_not_an_error(
+    client: httpx2.AsyncClient,
+) -> None:
+    user = await register_and_login(client)
+    await _enable(client, user)
+    challenge = await _password_step(client, user)
+    for code in ("١٢٣٤٥٦", "１２３４５６", "12345é"):
+        response = await client.post(
+            "/auth/2fa/verify", json={"two_fa_token": challenge["two_fa_token"], "code": code}
+        )
+        assert response.status_code == 401, (code, response.text)

@@ -94,7 +94,8 @@ def new_csrf_token(secret: str, session_id: str) -> str:
 
 def csrf_token_valid(secret: str, session_id: str, token: str) -> bool:
     nonce, _, mac = token.partition(".")
-    return bool(nonce and mac) and hmac.compare_digest(mac, _mac(secret, session_id, nonce))
+    expected = _mac(secret, session_id, nonce).encode()
+    return bool(nonce and mac) and hmac.compare_digest(mac.encode(), expected)
 
 
 def origin_trusted(request: Request, settings: Settings) -> bool:

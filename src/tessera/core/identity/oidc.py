@@ -234,7 +234,9 @@ class OidcClient:
         if len(audiences) > 1 and claims.get("azp") != provider.client_id:
             raise OidcError("invalid_id_token", "The sign-in provider's token is not for us")
         token_nonce = claims.get("nonce")
-        if not isinstance(token_nonce, str) or not secrets.compare_digest(token_nonce, nonce):
+        if not isinstance(token_nonce, str) or not secrets.compare_digest(
+            token_nonce.encode(), nonce.encode()
+        ):
             raise OidcError("nonce_mismatch", "The sign-in did not come from this browser")
         email = claims.get("email")
         verified = claims.get("email_verified")

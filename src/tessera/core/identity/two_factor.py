@@ -96,7 +96,7 @@ def _new_backup_code() -> str:
 
 def _matching_step(secret: str, code: str, now: datetime) -> int | None:
     totp = pyotp.TOTP(secret, digits=TOTP_DIGITS)
-    if not (code.isdigit() and len(code) == TOTP_DIGITS):
+    if not (code.isascii() and code.isdigit() and len(code) == TOTP_DIGITS):
         return None
     for offset in range(-VALID_WINDOW, VALID_WINDOW + 1):
         moment = now + timedelta(seconds=offset * totp.interval)
@@ -124,7 +124,7 @@ async def _accept_code(
         step = _matching_step(secret, code, datetime.now(UTC))
         if step is not None and await repo.claim_totp_step(user.id, step):
             return "totp"
-    looks_like_totp = code.isdigit() and len(code) == TOTP_DIGITS
+    looks_like_totp = code.isascii() and code.isdigit() and len(code) == TOTP_DIGITS
     backup = allow_backup and not looks_like_totp
     if backup and await repo.claim_backup_code(user.id, _backup_hash(state, code), utcnow()):
         return "backup_code"

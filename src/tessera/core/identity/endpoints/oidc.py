@@ -117,7 +117,7 @@ async def oidc_callback(
         if (
             not state
             or len(state) > MAX_PARAM_LENGTH
-            or not secrets.compare_digest(state, flow.state)
+            or not secrets.compare_digest(state.encode(), flow.state.encode())
         ):
             raise OidcError("state_mismatch", "The sign-in was not started in this browser")
         if not code or len(code) > MAX_PARAM_LENGTH:
