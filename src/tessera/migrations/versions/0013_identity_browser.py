@@ -1,7 +1,7 @@
 """identity for browsers: e-mail verification tokens, TOTP two-factor and its backup codes
 
-Revision ID: 0006_identity_browser
-Revises: 0005
+Revision ID: 0013_identity_browser
+Revises: 0012_family
 Create Date: 2026-12-01 08:40:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import tessera.core.db.base
 
-revision: str = "0006_identity_browser"
-down_revision: str | None = "0005"
+revision: str = "0013_identity_browser"
+down_revision: str | None = "0012_family"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
