@@ -13,8 +13,9 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, Field, PrivateAttr, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset(
@@ -42,6 +43,21 @@ class Environment(StrEnum):
 class SchedulerMode(StrEnum):
     inprocess = "inprocess"  # every API process ticks the scheduler (claims keep runs unique)
     off = "off"  # a separate `tessera worker` runs the jobs
+
+
+class CookieMode(StrEnum):
+    browser = "browser"
+    always = "always"
+    never = "never"
+
+
+class OidcProviderSettings(BaseModel):
+    """One OpenID Connect provider: discovery at `<issuer>/.well-known/openid-configuration`."""
+
+    issuer: str
+    client_id: str
+    client_secret: SecretStr | None = None
+    scopes: str = "openid email profile"
 
 
 class InsecureSettings(RuntimeError):
@@ -157,12 +173,49 @@ class Settings(BaseSettings):
         2, ge=1, validation_alias="TESSERA_PASSWORD_HASH_CONCURRENCY"
     )
 
+    # Identity for browsers: cookies, CSRF, e-mail verification, two-factor, OpenID Connect ---
+    # When login and register set session cookies: "browser" (the request names an Origin or
+    # carries Sec-Fetch-* headers, as every browser does on a POST), "always" or "never".
+    auth_cookies: CookieMode = Field(CookieMode.browser, validation_alias="TESSERA_AUTH_COOKIES")
+    access_cookie_name: str = Field("tessera_access", validation_alias="TESSERA_ACCESS_COOKIE")
+    refresh_cookie_name: str = Field("tessera_refresh", validation_alias="TESSERA_REFRESH_COOKIE")
+    # Readable by the page (double-submit); axios sends it back as X-XSRF-TOKEN by default.
+    csrf_cookie_name: str = Field("XSRF-TOKEN", validation_alias="TESSERA_CSRF_COOKIE")
+    cookie_domain: str | None = Field(None, validation_alias="TESSERA_COOKIE_DOMAIN")
+    # None: Secure whenever the public URL is https.
+    cookie_secure: bool | None = Field(None, validation_alias="TESSERA_COOKIE_SECURE")
+    email_verification_required: bool = Field(
+        False, validation_alias="TESSERA_EMAIL_VERIFICATION_REQUIRED"
+    )
+    email_verification_expire_hours: int = Field(
+        48, ge=1, le=168, validation_alias="TESSERA_EMAIL_VERIFICATION_EXPIRE_HOURS"
+    )
+    resend_verification_limit: str = Field(
+        "3/hour", validation_alias="TESSERA_RESEND_VERIFICATION_LIMIT"
+    )
+    two_factor_limit: str = Field("5/5 minutes", validation_alias="TESSERA_TWO_FACTOR_LIMIT")
+    two_factor_issuer: str = Field("Tessera", validation_alias="TESSERA_TWO_FACTOR_ISSUER")
+    google_client_id: str | None = _alias(None, "TESSERA_GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_ID")
+    google_client_secret: SecretStr | None = _alias(
+        None, "TESSERA_GOOGLE_CLIENT_SECRET", "GOOGLE_CLIENT_SECRET"
+    )
+    oidc_google_issuer: str = Field(
+        "https://accounts.google.com", validation_alias="TESSERA_OIDC_GOOGLE_ISSUER"
+    )
+    # Other providers: {"okta": {"issuer": …, "client_id": …, "client_secret": …}} (JSON).
+    oidc_providers: dict[str, OidcProviderSettings] = Field(
+        default_factory=dict, validation_alias="TESSERA_OIDC_PROVIDERS"
+    )
+    oidc_allow_signup: bool = _alias(False, "TESSERA_OIDC_ALLOW_SIGNUP", "OIDC_ALLOW_SIGNUP")
+
     @field_validator(
         "login_account_limit",
         "login_ip_limit",
         "register_ip_limit",
         "password_reset_ip_limit",
         "password_reset_account_limit",
+        "resend_verification_limit",
+        "two_factor_limit",
     )
     @classmethod
     def _rate_limit_syntax(cls, value: str) -> str:
@@ -218,6 +271,28 @@ class Settings(BaseSettings):
     def uses_https(self) -> bool:
         """HSTS is sent when clients reach the service over https (TESSERA_PUBLIC_URL)."""
         return self.resolved_public_url.lower().startswith("https://")
+
+    @property
+    def secure_cookies(self) -> bool:
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.uses_https
+
+    @property
+    def trusted_origins(self) -> frozenset[str]:
+        """Origins whose pages may send cookie-authenticated writes (CSRF) and be redirected
+        to after an outside sign-in: CORS_ORIGINS, FRONTEND_URL and this service itself."""
+        urls = [*self.cors_origins, self.frontend_url, self.resolved_public_url]
+        return frozenset(origin for origin in map(origin_of, urls) if origin)
+
+    def oidc_provider(self, name: str) -> OidcProviderSettings | None:
+        if name == "google" and self.google_client_id:
+            return OidcProviderSettings(
+                issuer=self.oidc_google_issuer,
+                client_id=self.google_client_id,
+                client_secret=self.google_client_secret,
+            )
+        return self.oidc_providers.get(name)
 
     @property
     def is_production(self) -> bool:
@@ -286,6 +361,20 @@ def _create_private_file(path: Path, text: str) -> None:
         temporary.unlink()
     if path.is_symlink():
         raise InsecureSettings(f"{path} is a symbolic link; refusing to use it")
+
+
+def origin_of(url: str) -> str | None:
+    """`scheme://host[:port]` of a URL, lower-cased, or None when it has no host."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    default = {"http": 80, "https": 443}[parts.scheme]
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    suffix = f":{port}" if port and port != default else ""
+    return f"{parts.scheme}://{parts.hostname.lower()}{suffix}"
 
 
 def normalise_database_url(url: str) -> str:

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import email
-import re
-import threading
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
-from email.message import Message
 from typing import Any
 
 import httpx2
@@ -21,29 +17,9 @@ from tessera.core.identity.models import PasswordResetToken
 from tests.conftest import free_port
 from tests.core.identity.conftest import AppFactory, audit_rows
 from tests.helpers.identity import AuthedUser, login, register_and_login
+from tests.helpers.mail import Inbox, token_in
 
 NEW_PASSWORD = "a-fresh-passphrase-after-reset"
-TOKEN_LINE = re.compile(r"^([A-Za-z0-9_-]{43})\r?$", re.MULTILINE)
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps every message it receives."""
-
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-        self.arrived = threading.Event()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content))
-        self.arrived.set()
-        return "250 OK"
-
-    async def wait_for(self, count: int, timeout: float = 5.0) -> list[Message]:
-        for _ in range(int(timeout / 0.02)):
-            if len(self.messages) >= count:
-                return self.messages
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"expected {count} mails, got {len(self.messages)}")
 
 
 @pytest.fixture
@@ -64,16 +40,6 @@ async def mailing_app(
         smtp_host="127.0.0.1", smtp_port=port, password_reset_ip_limit="100/hour"
     ) as (app, client):
         yield app.state.runtime, client, inbox
-
-
-def token_in(message: Message) -> str:
-    payload = message.get_payload(decode=True)
-    assert isinstance(payload, bytes)
-    body = payload.decode()
-    found = TOKEN_LINE.search(body)
-    assert found, body
-    assert f"#token={found.group(1)}" in body  # the link keeps it out of server logs
-    return found.group(1)
 
 
 async def request_reset(client: httpx2.AsyncClient, user: AuthedUser, inbox: Inbox) -> str:

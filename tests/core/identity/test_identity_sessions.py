@@ -33,6 +33,9 @@ async def test_me_returns_the_profile(client: httpx2.AsyncClient) -> None:
         "is_active": True,
         "is_admin": False,
         "created_at": body["created_at"],
+        "email_verified": False,
+        "two_fa_enabled": False,
+        "two_fa_method": None,
     }
 
 

@@ -81,9 +81,10 @@ async def login(
     *,
     email: str,
     password: str,
-) -> tuple[User, TokenPair]:
+) -> tuple[User, TokenPair | None]:
     """Both limits are taken atomically before the password is looked at, so parallel
-    guesses cannot slip past them; unknown e-mails are throttled and hashed like known ones."""
+    guesses cannot slip past them; unknown e-mails are throttled and hashed like known ones.
+    No pair (None) when the account has two-factor on: `two_factor.verify_login` opens it."""
     email = normalise_email(email)
     settings = state.settings
     await limiter.enforce("login_ip", settings.login_ip_limit, _ip())
@@ -107,6 +108,18 @@ async def login(
         raise KeepChanges(Forbidden("Account is inactive", code="inactive_user"))
     if upgraded:
         user.hashed_password = upgraded  # legacy bcrypt or weaker argon2 parameters
+    if settings.email_verification_required and not user.email_verified:
+        await record(
+            session, "auth.login_denied", actor_id=user.id, details={"reason": "email_unverified"}
+        )
+        raise KeepChanges(
+            Forbidden("Verify your e-mail address before signing in", code="email_not_verified")
+        )
+    if user.totp_enabled:  # the password was right; the second factor comes next
+        await record(
+            session, "auth.2fa_challenged", actor_id=user.id, target_type="user", target_id=user.id
+        )
+        return user, None
     pair = await open_session(session, state, user)
     await record(
         session,

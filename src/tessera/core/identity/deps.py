@@ -1,6 +1,8 @@
 """Who is calling: dependencies other parts use to authenticate requests.
 
-- `CurrentUser`: a Bearer access JWT whose session is alive (checked on every request).
+- `CurrentUser`: a Bearer access JWT whose session is alive (checked on every request), or,
+  when the request has no Authorization header, the browser's session cookies (with the CSRF
+  check for unsafe methods and a transparent refresh of a stale access cookie).
 - `AdminUser`: the same, and an admin.
 - `ApiKeyPrincipal("kiosk", …)`: `Authorization: ApiKey <key>` with one of the roles.
 - `Caller("validator", allow_users=True)`: either of the above, as a `Principal`.
@@ -15,18 +17,32 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.core.db import DbSession
 from tessera.core.db.engine import Database
-from tessera.core.db.session import database_of
+from tessera.core.db.session import SAFE_METHODS, database_of
 from tessera.core.errors import Forbidden, Unauthorized
 from tessera.core.identity.api_key_cache import ApiKeyIdentity as ApiKeyIdentity
 from tessera.core.identity.api_keys import authenticate_api_key
+from tessera.core.identity.cookies import (
+    CsrfFailed,
+    check_csrf,
+    read_cookies,
+    set_access_cookie,
+)
+from tessera.core.identity.failures import INVALID_CREDENTIALS
+from tessera.core.identity.jwt_tokens import InvalidAccessToken, decode_access
 from tessera.core.identity.models import User
-from tessera.core.identity.sessions import authenticate_access
+from tessera.core.identity.repository import IdentityRepository
+from tessera.core.identity.sessions import (
+    authenticate_access,
+    authenticate_claims,
+    refresh_cookie_session,
+    reissue_access,
+)
 from tessera.core.identity.state import IdentityDep, IdentityState, state_of
 
 # Both read the Authorization header; they exist so that /docs offers the two schemes.
@@ -66,6 +82,61 @@ async def _user_from_bearer(
     return user
 
 
+# A stale access cookie is worth a refresh; any other failure stands.
+REFRESHABLE = frozenset({"invalid_token", "token_superseded"})
+
+
+async def _user_from_cookies(
+    request: Request, response: Response, session: AsyncSession, state: IdentityState
+) -> User | None:
+    """The user behind the session cookies, or None when the request carries none. An
+    unsafe method must pass the CSRF check before anything is looked up or written."""
+    settings = state.settings
+    cookies = read_cookies(request, settings)
+    if not cookies.present:
+        return None
+    failure = Unauthorized(INVALID_CREDENTIALS, code="invalid_token")
+    if cookies.access:
+        try:
+            claims = decode_access(state.jwt, cookies.access)
+        except InvalidAccessToken:
+            claims = None
+        if claims is not None:
+            check_csrf(request, settings, state.jwt.secret, cookies, claims.session_id)
+            try:
+                user = await authenticate_claims(session, state, claims)
+            except Unauthorized as exc:
+                if exc.code not in REFRESHABLE or not cookies.refresh:
+                    raise
+                failure = exc
+            else:
+                request.state.principal = f"user:{user.id}"
+                request.state.session_id = claims.session_id
+                return user
+    if not cookies.refresh:
+        raise failure
+    auth_session = await refresh_cookie_session(session, cookies.refresh)
+    if auth_session is None:
+        raise Unauthorized("Session has ended", code="session_ended")
+    check_csrf(request, settings, state.jwt.secret, cookies, auth_session.id)
+    if request.method in SAFE_METHODS:  # the request's own transaction is read-only
+        async with database_of(request).session() as writer:
+            access = await reissue_access(writer, state, auth_session.id)
+    else:
+        access = await reissue_access(session, state, auth_session.id)
+    if access is None:
+        raise Unauthorized("Session has ended", code="session_ended")
+    owner = await IdentityRepository(session).get_user(access.user_id)
+    if owner is None:
+        raise failure
+    if not owner.is_active:
+        raise Forbidden("Account is inactive", code="inactive_user")
+    set_access_cookie(response, settings, access.token, access.expires_in)
+    request.state.principal = f"user:{owner.id}"
+    request.state.session_id = access.session_id
+    return owner
+
+
 async def _api_key_from_header(
     request: Request, db: Database, state: IdentityState, credentials: str, roles: tuple[str, ...]
 ) -> ApiKeyIdentity:
@@ -80,14 +151,19 @@ async def _api_key_from_header(
 
 async def current_user(
     request: Request,
+    response: Response,
     session: DbSession,
     state: IdentityDep,
     _token: Annotated[str | None, Depends(bearer_scheme)],
 ) -> User:
     scheme, token = _split_authorization(request)
-    if scheme != "bearer" or not token:
-        raise Unauthorized(NOT_AUTHENTICATED, code="not_authenticated")
-    return await _user_from_bearer(request, session, state, token)
+    if scheme == "bearer" and token:
+        return await _user_from_bearer(request, session, state, token)
+    if not scheme:  # an Authorization header, whatever it holds, means cookies are ignored
+        user = await _user_from_cookies(request, response, session, state)
+        if user is not None:
+            return user
+    raise Unauthorized(NOT_AUTHENTICATED, code="not_authenticated")
 
 
 async def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
@@ -123,12 +199,17 @@ def ApiKeyPrincipal(*roles: str) -> Callable[..., Awaitable[ApiKeyIdentity]]:
 
 async def _principal(
     request: Request,
+    response: Response,
     session: AsyncSession,
     state: IdentityState,
     roles: tuple[str, ...],
     allow_users: bool,
 ) -> Principal:
     scheme, credentials = _split_authorization(request)
+    if not scheme and allow_users:
+        user = await _user_from_cookies(request, response, session, state)
+        if user is not None:
+            return Principal(kind="user", id=user.id, role=None, user=user)
     if scheme == "apikey" and roles:
         key = await _api_key_from_header(request, database_of(request), state, credentials, roles)
         return Principal(kind="api_key", id=key.id, role=key.role, user=None)
@@ -147,32 +228,41 @@ def Caller(*roles: str, allow_users: bool = True) -> Callable[..., Awaitable[Pri
 
     async def caller(
         request: Request,
+        response: Response,
         session: DbSession,
         state: IdentityDep,
         _header: Annotated[str | None, Depends(api_key_scheme)],
         _token: Annotated[str | None, Depends(bearer_scheme)],
     ) -> Principal:
-        return await _principal(request, session, state, allowed, allow_users)
+        return await _principal(request, response, session, state, allowed, allow_users)
 
     caller.__name__ = f"caller_{'_'.join(allowed) or 'users'}"
     return caller
 
 
 def OptionalCaller(*roles: str) -> Callable[..., Awaitable[Principal | None]]:
-    """Like `Caller(*roles)`, but a request that sends no credentials at all gets None
-    (credentials that are sent must still be valid)."""
+    """Like `Caller(*roles)`, but a request that sends no credentials at all gets None. An
+    Authorization header that is sent must be valid; session cookies that are stale, or that
+    come with a cross-site request, count as no credentials."""
     allowed = tuple(roles)
 
     async def optional_caller(
         request: Request,
+        response: Response,
         session: DbSession,
         state: IdentityDep,
         _header: Annotated[str | None, Depends(api_key_scheme)],
         _token: Annotated[str | None, Depends(bearer_scheme)],
     ) -> Principal | None:
-        if not request.headers.get("authorization"):
+        if request.headers.get("authorization"):
+            return await _principal(request, response, session, state, allowed, True)
+        if not read_cookies(request, state.settings).present:
             return None
-        return await _principal(request, session, state, allowed, True)
+        try:  # stale or cross-site cookies make an anonymous caller, not an error
+            user = await _user_from_cookies(request, response, session, state)
+        except (Unauthorized, CsrfFailed):
+            return None
+        return None if user is None else Principal(kind="user", id=user.id, role=None, user=user)
 
     optional_caller.__name__ = f"optional_caller_{'_'.join(allowed) or 'users'}"
     return optional_caller

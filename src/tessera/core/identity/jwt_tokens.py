@@ -103,3 +103,43 @@ def access_type_of(token: str) -> str | None:
         return None
     value = claims.get("typ") or claims.get("type")
     return value if isinstance(value, str) else None
+
+
+CHALLENGE_TYPE = "2fa"
+CHALLENGE_CLAIMS = ["sub", "typ", "iat", "exp", "iss", "aud"]
+
+
+def encode_challenge(config: JwtConfig, *, user_id: str, now: datetime, ttl: timedelta) -> str:
+    """The short-lived proof that the password was right, traded for a session together with
+    the second factor. It is no access token (`typ`), so no endpoint accepts it as one."""
+    payload: dict[str, Any] = {
+        "sub": user_id,
+        "typ": CHALLENGE_TYPE,
+        "iat": int(now.timestamp()),
+        "exp": int((now + ttl).timestamp()),
+        "iss": config.issuer,
+        "aud": config.audience,
+    }
+    return jwt.encode(payload, config.secret, algorithm=ALGORITHM)
+
+
+def decode_challenge(config: JwtConfig, token: str) -> str:
+    """The user id of a live two-factor challenge, or `InvalidAccessToken`."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        raise InvalidAccessToken("bad length")
+    try:
+        payload = jwt.decode(
+            token,
+            config.secret,
+            algorithms=ALLOWED_ALGORITHMS,
+            audience=config.audience,
+            issuer=config.issuer,
+            leeway=LEEWAY_SECONDS,
+            options={"require": CHALLENGE_CLAIMS, "verify_signature": True},
+        )
+    except jwt.PyJWTError as exc:
+        raise InvalidAccessToken(type(exc).__name__) from exc
+    sub = payload.get("sub")
+    if payload.get("typ") != CHALLENGE_TYPE or not isinstance(sub, str) or not sub:
+        raise InvalidAccessToken("wrong type")
+    return sub

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint, func
+from sqlalchemy import BigInteger, Boolean, ForeignKey, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tessera.core.db.base import Base, TimestampMixin, UUIDPrimaryKey, utcnow
@@ -19,6 +19,11 @@ class User(UUIDPrimaryKey, TimestampMixin, Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     email_verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # TOTP (RFC 6238): the shared secret, encrypted with a key derived from SECRET_KEY; set
+    # at set-up, live once `totp_enabled`. `totp_last_step` refuses a code used once already.
+    totp_secret: Mapped[str | None] = mapped_column(String(255))
+    totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(
         default=utcnow, onupdate=utcnow, server_default=func.now()
     )
@@ -93,4 +98,29 @@ class PasswordResetToken(UUIDPrimaryKey, TimestampMixin, Base):
     )
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
+
+
+class EmailVerificationToken(UUIDPrimaryKey, TimestampMixin, Base):
+    """A mailed link proving the address; single use, the newest one only."""
+
+    __tablename__ = "email_verification_tokens"
+
+    user_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
+
+
+class BackupCode(UUIDPrimaryKey, TimestampMixin, Base):
+    """One of the ten single-use two-factor backup codes, shown once and kept as a hash."""
+
+    __tablename__ = "two_factor_backup_codes"
+
+    user_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
     used_at: Mapped[datetime | None] = mapped_column()

@@ -12,6 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tessera.core.identity.models import (
     ApiKey,
     AuthSession,
+    BackupCode,
+    EmailVerificationToken,
+    OAuthAccount,
     PasswordResetToken,
     RefreshToken,
     User,
@@ -171,6 +174,13 @@ class IdentityRepository:
             .where(RefreshToken.token_hash == token_hash)
         )
 
+    async def unused_refresh_token_session(self, token_hash: str) -> AuthSession | None:
+        return await self.session.scalar(
+            select(AuthSession)
+            .join(RefreshToken, RefreshToken.session_id == AuthSession.id)
+            .where(RefreshToken.token_hash == token_hash, RefreshToken.used_at.is_(None))
+        )
+
     # Password reset tokens --------------------------------------------------------------------
 
     async def add_reset_token(self, token: PasswordResetToken) -> None:
@@ -208,6 +218,95 @@ class IdentityRepository:
             delete(PasswordResetToken).where(PasswordResetToken.expires_at < expired_before)
         )
         return _rowcount(result)
+
+    # E-mail verification tokens -------------------------------------------------------------
+
+    async def add_verification_token(self, token: EmailVerificationToken) -> None:
+        self.session.add(token)
+        await self.session.flush()
+
+    async def retire_verification_tokens(self, user_id: str, now: datetime) -> None:
+        await self.session.execute(
+            update(EmailVerificationToken)
+            .where(
+                EmailVerificationToken.user_id == user_id, EmailVerificationToken.used_at.is_(None)
+            )
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def claim_verification_token(self, token_hash: str, now: datetime) -> str | None:
+        """Use a live verification token once; the user id, or None."""
+        result = await self.session.execute(
+            update(EmailVerificationToken)
+            .where(
+                EmailVerificationToken.token_hash == token_hash,
+                EmailVerificationToken.used_at.is_(None),
+                EmailVerificationToken.expires_at > now,
+            )
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if _rowcount(result) != 1:
+            return None
+        return await self.session.scalar(
+            select(EmailVerificationToken.user_id).where(
+                EmailVerificationToken.token_hash == token_hash
+            )
+        )
+
+    # Two-factor -------------------------------------------------------------------------------
+
+    async def claim_totp_step(self, user_id: str, step: int) -> bool:
+        """Record `step` as the newest code used, if it is newer than the last: a code is
+        accepted once, even by racing requests."""
+        result = await self.session.execute(
+            update(User)
+            .where(
+                User.id == user_id,
+                or_(User.totp_last_step.is_(None), User.totp_last_step < step),
+            )
+            .values(totp_last_step=step)
+            .execution_options(synchronize_session="fetch")
+        )
+        return _rowcount(result) == 1
+
+    async def replace_backup_codes(self, user_id: str, hashes: Sequence[str]) -> None:
+        await self.session.execute(delete(BackupCode).where(BackupCode.user_id == user_id))
+        self.session.add_all(BackupCode(user_id=user_id, code_hash=h) for h in hashes)
+        await self.session.flush()
+
+    async def claim_backup_code(self, user_id: str, code_hash: str, now: datetime) -> bool:
+        result = await self.session.execute(
+            update(BackupCode)
+            .where(
+                BackupCode.user_id == user_id,
+                BackupCode.code_hash == code_hash,
+                BackupCode.used_at.is_(None),
+            )
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result) == 1
+
+    async def backup_codes_left(self, user_id: str) -> int:
+        return await self._count(
+            select(BackupCode.id).where(BackupCode.user_id == user_id, BackupCode.used_at.is_(None))
+        )
+
+    # Outside identities (OpenID Connect) ------------------------------------------------------
+
+    async def get_oauth_account(self, issuer: str, subject: str) -> OAuthAccount | None:
+        return await self.session.scalar(
+            select(OAuthAccount).where(
+                OAuthAccount.issuer == issuer, OAuthAccount.subject == subject
+            )
+        )
+
+    async def add_oauth_account(self, account: OAuthAccount) -> OAuthAccount:
+        self.session.add(account)
+        await self.session.flush()
+        return account
 
     # API keys ---------------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 
@@ -46,6 +46,61 @@ class RefreshIn(BaseModel):
     refresh_token: str = Field(min_length=1, max_length=4096)
 
 
+class MeOut(BaseModel):
+    """`/auth/me`: the core fields and whatever the enabled modules add (profile hook)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    email: str
+    full_name: str | None
+    is_active: bool
+    is_admin: bool
+    created_at: datetime
+    email_verified: bool
+    two_fa_enabled: bool
+    two_fa_method: str | None
+
+
+class LoginOut(BaseModel):
+    """The token pair (Bearer clients) and the account (`user`, for browser clients that
+    keep the session in cookies)."""
+
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Seconds until the access token expires")
+    user: MeOut
+    requires_2fa: Literal[False] = False
+    two_fa_method: str | None = None
+
+
+class TwoFactorChallenge(BaseModel):
+    """The password was right and the account has two-factor on: no tokens yet. Finish with
+    `POST /auth/2fa/verify {two_fa_token, code}`."""
+
+    requires_2fa: Literal[True] = True
+    two_fa_token: str
+    two_fa_method: str
+    message: str = "Enter the code from your authenticator app"
+
+
+class RegisterOut(MeOut):
+    """The new account (seed 004's fields, and seed 001's through the profile hook) and
+    `user`; a browser's registration also signs in (cookies and the token pair)."""
+
+    user: dict[str, Any]
+    access_token: str | None = None
+    refresh_token: str | None = None
+    token_type: Literal["bearer"] | None = None
+    expires_in: int | None = None
+
+
+class LogoutOut(BaseModel):
+    message: str
+    success: bool = True
+
+
 class TokenOut(BaseModel):
     access_token: str
     refresh_token: str
@@ -62,13 +117,6 @@ class UserOut(BaseModel):
     is_active: bool
     is_admin: bool
     created_at: datetime
-
-
-class MeOut(UserOut):
-    """The account as `/auth/me` shows it: the core fields and those the enabled modules add
-    through their `profile` hooks (e.g. `role`, `trust_score`, `isParent`)."""
-
-    model_config = ConfigDict(from_attributes=True, extra="allow")
 
 
 class MeUpdate(BaseModel):
@@ -106,3 +154,52 @@ class Message(BaseModel):
 class CountOut(BaseModel):
     message: str
     sessions_ended: int
+
+
+TwoFactorCode = Annotated[str, Field(min_length=6, max_length=32)]
+
+
+class VerifyEmailIn(BaseModel):
+    token: str = Field(min_length=1, max_length=256)
+
+
+class EmailIn(BaseModel):
+    email: str = Field(min_length=1, max_length=320)
+
+
+class VerifiedOut(BaseModel):
+    message: str
+    email_verified: bool
+
+
+class TwoFactorSetupOut(BaseModel):
+    message: str
+    secret: str = Field(description="Base32, for typing into an authenticator by hand")
+    otpauth_uri: str
+    qr_svg: str = Field(description="The otpauth URI as an SVG QR code")
+    qr_code: str = Field(description="The same SVG as a data: URI, for an <img src>")
+
+
+class TwoFactorCodeIn(BaseModel):
+    code: TwoFactorCode
+
+
+class TwoFactorEnabledOut(BaseModel):
+    message: str
+    two_fa_enabled: bool
+    backup_codes: list[str] = Field(description="Shown once: each works once instead of a code")
+
+
+class TwoFactorDisableIn(BaseModel):
+    password: AnyPassword
+    code: TwoFactorCode
+
+
+class TwoFactorStatusOut(BaseModel):
+    message: str
+    two_fa_enabled: bool
+
+
+class TwoFactorVerifyIn(BaseModel):
+    two_fa_token: str = Field(min_length=1, max_length=4096)
+    code: TwoFactorCode

@@ -48,11 +48,18 @@ def _seconds_left(until: datetime, now: datetime) -> int:
     return max(1, int((until - now).total_seconds()))
 
 
-async def _mint(
+@dataclass(frozen=True)
+class AccessToken:
+    token: str
+    expires_in: int
+    session_id: str
+    user_id: str
+
+
+async def _mint_access(
     repo: IdentityRepository, state: IdentityState, auth_session: AuthSession, now: datetime
-) -> TokenPair:
-    """A new access token for the session (the previous one becomes stale) and a new refresh
-    token in its family."""
+) -> AccessToken:
+    """A new access token for the session; the previous one becomes stale."""
     ttl = min(state.access_ttl, auth_session.expires_at - now)
     jti = str(uuid.uuid4())
     access, expires_at = encode_access(
@@ -63,13 +70,56 @@ async def _mint(
         now=now,
         ttl=ttl,
     )
-    refresh = new_secret()
-    await repo.add_refresh_token(auth_session.id, sha256_hex(refresh))
     await repo.rotate_session(auth_session.id, access_jti=jti, now=now)
     await state.sessions.set_current(
         auth_session.id, auth_session.user_id, jti, _seconds_left(auth_session.expires_at, now)
     )
-    return TokenPair(access, refresh, _seconds_left(expires_at, now), auth_session.id)
+    return AccessToken(
+        access, _seconds_left(expires_at, now), auth_session.id, auth_session.user_id
+    )
+
+
+async def _mint(
+    repo: IdentityRepository, state: IdentityState, auth_session: AuthSession, now: datetime
+) -> TokenPair:
+    """A new access token for the session and a new refresh token in its family."""
+    access = await _mint_access(repo, state, auth_session, now)
+    refresh = new_secret()
+    await repo.add_refresh_token(auth_session.id, sha256_hex(refresh))
+    return TokenPair(access.token, refresh, access.expires_in, auth_session.id)
+
+
+def seconds_left(auth_session: AuthSession) -> int:
+    return _seconds_left(auth_session.expires_at, utcnow())
+
+
+async def refresh_cookie_session(session: AsyncSession, refresh_token: str) -> AuthSession | None:
+    """The live session whose current (unused) refresh token this is, or None."""
+    if not refresh_token or len(refresh_token) > MAX_REFRESH_TOKEN_LENGTH:
+        return None
+    found = await IdentityRepository(session).unused_refresh_token_session(
+        sha256_hex(refresh_token)
+    )
+    if found is None or found.revoked_at is not None or found.expires_at <= utcnow():
+        return None
+    return found
+
+
+async def reissue_access(
+    session: AsyncSession, state: IdentityState, session_id: str
+) -> AccessToken | None:
+    """A fresh access token for a live session (the refresh cookie's transparent refresh);
+    None if the session ended meanwhile."""
+    repo = IdentityRepository(session)
+    auth_session = await repo.get_session(session_id)
+    now = utcnow()
+    if (
+        auth_session is None
+        or auth_session.revoked_at is not None
+        or auth_session.expires_at <= now
+    ):
+        return None
+    return await _mint_access(repo, state, auth_session, now)
 
 
 async def open_session(
@@ -164,6 +214,13 @@ async def authenticate_access(
         claims = decode_access(state.jwt, token)
     except InvalidAccessToken as exc:
         raise Unauthorized(INVALID_CREDENTIALS, code="invalid_token") from exc
+    return await authenticate_claims(session, state, claims), claims
+
+
+async def authenticate_claims(
+    session: AsyncSession, state: IdentityState, claims: AccessClaims
+) -> User:
+    """The user behind decoded access-token claims whose session is alive and current."""
     cached = await state.sessions.get(claims.session_id)
     if cached == REVOKED:
         raise Unauthorized("Session has ended", code="session_ended")
@@ -186,4 +243,4 @@ async def authenticate_access(
         raise Unauthorized(INVALID_CREDENTIALS, code="invalid_token")
     if not user.is_active:
         raise Forbidden("Account is inactive", code="inactive_user")
-    return user, claims
+    return user

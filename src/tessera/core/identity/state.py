@@ -13,6 +13,7 @@ from tessera.core.config import Settings
 from tessera.core.identity.api_key_cache import ApiKeyCache, NoApiKeyCache, RedisApiKeyCache
 from tessera.core.identity.jwt_tokens import LEEWAY_SECONDS, JwtConfig
 from tessera.core.identity.mailer import Mailer, build_mailer
+from tessera.core.identity.oidc import OidcClient
 from tessera.core.identity.passwords import PasswordHasher
 from tessera.core.identity.session_cache import (
     NoSessionCache,
@@ -34,6 +35,7 @@ class IdentityState:
     mailer: Mailer
     jwt: JwtConfig
     hooks: Hooks  # the enabled parts' declared hooks (registration, profile, sign-up)
+    oidc: OidcClient  # caches the OpenID providers' metadata and keys
 
     @property
     def access_ttl(self) -> timedelta:
@@ -71,6 +73,7 @@ class IdentityState:
                 max_lifetime_seconds=settings.access_token_expire_minutes * 60,
             ),
             hooks=runtime.hooks,
+            oidc=OidcClient(),
         )
 
 

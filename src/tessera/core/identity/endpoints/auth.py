@@ -8,30 +8,48 @@ from typing import Any
 from fastapi import APIRouter, BackgroundTasks, Request, status
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.core.db import DbSession
 from tessera.core.errors import error_responses
-from tessera.core.identity import account_service, auth_service
+from tessera.core.identity import account_service, auth_service, two_factor, verification, views
+from tessera.core.identity.cookies import (
+    check_csrf,
+    clear_session_cookies,
+    read_cookies,
+    set_session_cookies,
+    wants_cookies,
+)
 from tessera.core.identity.deps import CurrentUser
-from tessera.core.identity.failures import KeepChanges, error_response
+from tessera.core.identity.failures import KeepChanges, error_response, invalid_refresh
+from tessera.core.identity.mailer import deliver
 from tessera.core.identity.models import User
 from tessera.core.identity.reset_links import reset_links_of
 from tessera.core.identity.schemas import (
     CountOut,
     LoginIn,
+    LoginOut,
+    LogoutOut,
     MeOut,
     Message,
     MeUpdate,
     PasswordChangeIn,
     RefreshIn,
     RegisterIn,
+    RegisterOut,
     ResetConfirmIn,
     ResetRequestIn,
     SessionOut,
     TokenOut,
-    UserOut,
+    TwoFactorChallenge,
 )
-from tessera.core.identity.sessions import TokenPair, rotate_refresh_token
+from tessera.core.identity.sessions import (
+    TokenPair,
+    open_session,
+    refresh_cookie_session,
+    rotate_refresh_token,
+    seconds_left,
+)
 from tessera.core.identity.state import IdentityDep, IdentityState
 from tessera.core.ratelimit import RateLimiterDep
 
@@ -65,6 +83,41 @@ def _tokens(pair: TokenPair) -> TokenOut:
     )
 
 
+def give_cookies(
+    response: Response, state: IdentityState, pair: TokenPair, session_max_age: int
+) -> None:
+    set_session_cookies(
+        response,
+        state.settings,
+        state.jwt.secret,
+        access_token=pair.access_token,
+        access_max_age=pair.expires_in,
+        refresh_token=pair.refresh_token,
+        session_id=pair.session_id,
+        session_max_age=session_max_age,
+    )
+
+
+async def signed_in(
+    request: Request,
+    response: Response,
+    session: AsyncSession,
+    state: IdentityState,
+    user: User,
+    pair: TokenPair,
+) -> LoginOut:
+    """The answer of every successful sign-in: tokens, the account, and cookies for a
+    browser."""
+    if wants_cookies(request, state.settings):
+        give_cookies(response, state, pair, int(state.session_lifetime.total_seconds()))
+    return LoginOut(
+        access_token=pair.access_token,
+        refresh_token=pair.refresh_token,
+        expires_in=pair.expires_in,
+        user=MeOut.model_validate(await views.me(session, state, user)),
+    )
+
+
 def _validation_failure(exc: ValidationError) -> JSONResponse:
     errors = [
         {"type": e["type"], "loc": ["body", *e["loc"]], "msg": e["msg"]} for e in exc.errors()
@@ -86,13 +139,21 @@ async def _login_body(request: Request) -> LoginIn:
 @router.post(
     "/register",
     status_code=status.HTTP_201_CREATED,
-    response_model=UserOut,
+    response_model=RegisterOut,
     responses=error_responses(400, 422, 429),
 )
 async def register(
-    body: RegisterIn, session: DbSession, identity: IdentityDep, limiter: RateLimiterDep
-) -> UserOut:
-    """Create an account. The e-mail is trimmed and lower-cased; never an admin."""
+    body: RegisterIn,
+    request: Request,
+    response: Response,
+    background: BackgroundTasks,
+    session: DbSession,
+    identity: IdentityDep,
+    limiter: RateLimiterDep,
+) -> RegisterOut:
+    """Create an account. The e-mail is trimmed and lower-cased; never an admin. A link to
+    verify the address is mailed. A browser's registration also signs in (cookies and the
+    token pair), unless sign-in waits for the e-mail to be verified."""
     user = await auth_service.register(
         session,
         identity,
@@ -101,67 +162,117 @@ async def register(
         password=body.password,
         full_name=body.full_name,
     )
-    return UserOut.model_validate(user)
+    mail = await verification.issue(session, identity, user)
+    background.add_task(deliver, identity.mailer, mail)
+    view = await views.me(session, identity, user)
+    answer = RegisterOut.model_validate({**view, "user": view})
+    if wants_cookies(request, identity.settings) and not (
+        identity.settings.email_verification_required and not user.email_verified
+    ):
+        pair = await open_session(session, identity, user)
+        give_cookies(response, identity, pair, int(identity.session_lifetime.total_seconds()))
+        answer.access_token, answer.refresh_token = pair.access_token, pair.refresh_token
+        answer.token_type, answer.expires_in = "bearer", pair.expires_in
+    return answer
 
 
 @router.post(
     "/login",
-    response_model=TokenOut,
+    response_model=LoginOut | TwoFactorChallenge,
     responses=error_responses(401, 403, 422, 429),
     openapi_extra=LOGIN_BODY,
 )
 async def login(
-    request: Request, session: DbSession, identity: IdentityDep, limiter: RateLimiterDep
+    request: Request,
+    response: Response,
+    session: DbSession,
+    identity: IdentityDep,
+    limiter: RateLimiterDep,
 ) -> Any:
-    """Log in with JSON `{email, password}` or the OAuth2 password form."""
+    """Log in with JSON `{email, password}` or the OAuth2 password form. With two-factor on,
+    the answer is a challenge (`requires_2fa`) and no tokens. A browser also gets the session
+    cookies."""
     try:
         body = await _login_body(request)
     except ValidationError as exc:
         return _validation_failure(exc)
     try:
-        _, pair = await auth_service.login(
+        user, pair = await auth_service.login(
             session, identity, limiter, email=body.email, password=body.password
         )
     except KeepChanges as failure:  # the failed attempt's audit row must commit
         return error_response(failure.error)
-    return _tokens(pair)
+    if pair is None:
+        return TwoFactorChallenge(
+            two_fa_token=two_factor.challenge_token(identity, user),
+            two_fa_method=views.TOTP_METHOD,
+        )
+    return await signed_in(request, response, session, identity, user, pair)
 
 
-@router.post("/refresh", response_model=TokenOut, responses=error_responses(401, 422))
-async def refresh(body: RefreshIn, session: DbSession, identity: IdentityDep) -> Any:
+@router.post("/refresh", response_model=TokenOut, responses=error_responses(401, 403, 422))
+async def refresh(
+    request: Request,
+    response: Response,
+    session: DbSession,
+    identity: IdentityDep,
+    body: RefreshIn | None = None,
+) -> Any:
     """Trade a refresh token for a new pair; the old refresh token and access token die.
-    Presenting a used refresh token again ends its whole session."""
+    Presenting a used refresh token again ends its whole session. A browser sends no body:
+    the refresh cookie is used (and rotated), after the CSRF check."""
+    token = body.refresh_token if body is not None else None
+    from_cookie = token is None
+    if token is None:
+        cookies = read_cookies(request, identity.settings)
+        token = cookies.refresh
+        if not token:
+            raise invalid_refresh()
+        auth_session = await refresh_cookie_session(session, token)
+        if auth_session is not None:
+            check_csrf(request, identity.settings, identity.jwt.secret, cookies, auth_session.id)
     try:
-        pair = await rotate_refresh_token(session, identity, body.refresh_token)
+        pair = await rotate_refresh_token(session, identity, token)
     except KeepChanges as failure:  # the family revocation must commit
-        return error_response(failure.error)
+        answer = error_response(failure.error)
+        if from_cookie:
+            clear_session_cookies(answer, identity.settings)
+        return answer
+    if from_cookie or wants_cookies(request, identity.settings):
+        alive = await refresh_cookie_session(session, pair.refresh_token)
+        give_cookies(response, identity, pair, seconds_left(alive) if alive else pair.expires_in)
     return _tokens(pair)
 
 
-@router.post("/logout", response_model=Message, responses=error_responses(401, 403))
+@router.post("/logout", response_model=LogoutOut, responses=error_responses(401, 403))
 async def logout(
-    request: Request, user: CurrentUser, session: DbSession, identity: IdentityDep
-) -> Message:
-    """End this session: its access and refresh tokens fail from the next request on."""
+    request: Request,
+    response: Response,
+    user: CurrentUser,
+    session: DbSession,
+    identity: IdentityDep,
+) -> LogoutOut:
+    """End this session: its access and refresh tokens fail from the next request on, and
+    the session cookies are cleared."""
     await auth_service.logout(session, identity, user, request.state.session_id)
-    return Message(message="Logged out")
+    clear_session_cookies(response, identity.settings)
+    return LogoutOut(message="Logged out")
 
 
 @router.post("/logout-all", response_model=CountOut, responses=error_responses(401, 403))
-async def logout_all(user: CurrentUser, session: DbSession, identity: IdentityDep) -> CountOut:
+async def logout_all(
+    response: Response, user: CurrentUser, session: DbSession, identity: IdentityDep
+) -> CountOut:
     """End every session of this account, this one included."""
     ended = await auth_service.logout_all(session, identity, user)
+    clear_session_cookies(response, identity.settings)
     return CountOut(message="Logged out everywhere", sessions_ended=ended)
-
-
-async def _me(session: DbSession, identity: IdentityState, user: User) -> MeOut:
-    fields = await identity.hooks.profile(session, user)
-    return MeOut.model_validate({**UserOut.model_validate(user).model_dump(), **fields})
 
 
 @router.get("/me", response_model=MeOut, responses=error_responses(401, 403))
 async def me(user: CurrentUser, session: DbSession, identity: IdentityDep) -> MeOut:
-    return await _me(session, identity, user)
+    """The account: the core fields and what the enabled modules add for their clients."""
+    return MeOut.model_validate(await views.me(session, identity, user))
 
 
 @router.patch("/me", response_model=MeOut, responses=error_responses(401, 403, 422))
@@ -170,7 +281,7 @@ async def update_me(
 ) -> MeOut:
     if "full_name" in body.model_fields_set:
         await account_service.update_profile(session, user, full_name=body.full_name)
-    return await _me(session, identity, user)
+    return MeOut.model_validate(await views.me(session, identity, user))
 
 
 @router.post(

@@ -1,0 +1,44 @@
+"""`/auth/me` on every prefix is the core fields and what the modules add (profile hook)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx2
+
+from tessera.core.identity.models import User
+from tessera.core.identity.state import IdentityState
+from tessera.core.modules import Hooks
+from tests.helpers.identity import DEFAULT_PASSWORD, register_and_login
+
+
+async def test_me_is_the_union_of_core_and_module_fields_on_every_prefix(
+    client: httpx2.AsyncClient, runtime: Any
+) -> None:
+    async def trading(_session: Any, user: User) -> dict[str, Any]:
+        return {"user_id": user.id, "role": "user", "trust_score": 100}
+
+    async def family(_session: Any, user: User) -> dict[str, Any]:
+        # A module may not replace a core field: `is_admin` stays the core's.
+        return {"name": user.full_name, "isParent": False, "birthDate": None, "is_admin": True}
+
+    runtime.get(IdentityState).hooks = Hooks(profiles=(trading, family))
+    user = await register_and_login(client, full_name="Grace")
+    for prefix in ("/auth", "/api/auth", "/api/v1/auth"):
+        body = (await client.get(f"{prefix}/me", headers=user.headers)).json()
+        assert body["id"] == body["user_id"] == user.id
+        assert body["role"] == "user" and body["trust_score"] == 100
+        assert body["name"] == "Grace" and body["isParent"] is False and body["birthDate"] is None
+        assert body["is_admin"] is False and body["email_verified"] is False
+    login = await client.post(
+        "/api/v1/auth/login", json={"email": user.email, "password": DEFAULT_PASSWORD}
+    )
+    seed = login.json()
+    assert seed["user"]["role"] == "user" and seed["user"]["two_fa_method"] is None
+    assert seed["requires_2fa"] is False and seed["token_type"] == "bearer"
+    registered = await client.post(
+        "/api/v1/auth/register", json={"email": "r@example.com", "password": DEFAULT_PASSWORD}
+    )
+    body = registered.json()
+    for field in ("user_id", "email", "full_name", "trust_score", "is_active", "created_at"):
+        assert field in body, field
