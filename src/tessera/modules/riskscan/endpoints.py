@@ -18,6 +18,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from tessera.core.db import DbSession
 from tessera.core.db.session import database_of
+from tessera.core.errors import error_responses
 from tessera.core.kit.pagination import MAX_LIMIT, PageDep
 from tessera.core.ratelimit import RateLimiterDep
 from tessera.modules.riskscan import service
@@ -36,7 +37,9 @@ from tessera.modules.riskscan.schemas import (
 )
 from tessera.modules.riskscan.state import RiskscanState
 
-router = APIRouter(prefix="/api", tags=["riskscan"])
+router = APIRouter(
+    prefix="/api", tags=["riskscan"], responses=error_responses(400, 401, 403, 404, 422)
+)
 
 T = TypeVar("T")
 TRUE_STRINGS = frozenset({"1", "true", "yes", "on"})
@@ -113,6 +116,7 @@ async def _limits(state: RiskscanState, limiter: Any, user_id: str) -> None:
     status_code=status.HTTP_201_CREATED,
     openapi_extra=_SCAN_FORM,
     summary="Scan a document or text for risks (synchronous)",
+    responses=error_responses(413, 415, 429, 502, 503, 504),
 )
 async def scan(
     request: Request,
@@ -147,6 +151,7 @@ async def scan(
     status_code=status.HTTP_202_ACCEPTED,
     openapi_extra=_SCAN_FORM,
     summary="Queue a scan of a long document (asynchronous)",
+    responses=error_responses(413, 415, 429, 503),
 )
 async def queue_scan(
     request: Request,
