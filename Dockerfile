@@ -9,6 +9,10 @@ COPY src ./src
 RUN uv sync --locked --no-dev
 
 FROM python:3.11-slim
+# Tesseract OCR (English and Khmer) for the reference AI service's scanned pages and photos.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-eng tesseract-ocr-khm \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --home /app tessera
 WORKDIR /app
 COPY --from=build /app /app
