@@ -65,9 +65,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for hook in part.on_startup:
                 await hook(runtime)
         scheduler = build_scheduler(runtime)
-        ticker = None
-        if settings.scheduler is SchedulerMode.inprocess and scheduler.jobs:
-            ticker = asyncio.create_task(scheduler.run_forever(settings.scheduler_tick_seconds))
+        background: list[asyncio.Task[None]] = []
+        if settings.scheduler is SchedulerMode.inprocess:
+            if scheduler.jobs:
+                background.append(
+                    asyncio.create_task(scheduler.run_forever(settings.scheduler_tick_seconds))
+                )
+            background += [
+                asyncio.create_task(loop(runtime)) for part in parts for loop in part.loops
+            ]
         log.info(
             "started",
             version=tessera.__version__,
@@ -79,10 +85,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            if ticker is not None:
-                ticker.cancel()
+            for task in background:
+                task.cancel()
+            for task in background:
                 with contextlib.suppress(asyncio.CancelledError):
-                    await ticker
+                    await task
             await runtime.close()
 
     app = FastAPI(

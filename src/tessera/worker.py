@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import structlog
@@ -31,9 +32,15 @@ async def run_worker(settings: Settings) -> None:
     runtime = await _start(settings)
     scheduler = build_scheduler(runtime)
     log.info("worker_started", jobs=sorted(scheduler.jobs))
+    loops: list[asyncio.Task[None]] = [
+        asyncio.create_task(loop(runtime)) for part in parts for loop in part.loops
+    ]
     try:
         await scheduler.run_forever(settings.scheduler_tick_seconds)
     finally:
+        for task in loops:
+            task.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
         await runtime.close()
 
 

@@ -224,6 +224,15 @@ class Settings(BaseSettings):
         parse(value)
         return value
 
+    # Audit log: the sequencer's pace and promise, and the key that seals the tree-head key
+    audit_max_merge_delay_seconds: float = Field(
+        5.0, gt=0, le=3600, validation_alias="TESSERA_AUDIT_MAX_MERGE_DELAY_SECONDS"
+    )
+    audit_sequencer_interval_seconds: float = Field(
+        0.5, gt=0, le=60, validation_alias="TESSERA_AUDIT_SEQUENCER_INTERVAL_SECONDS"
+    )
+    audit_kek: SecretStr | None = Field(None, validation_alias="TESSERA_AUDIT_KEK")
+
     # Ledger
     wallet_direct_deposits: bool | None = _alias(
         None, "TESSERA_WALLET_DIRECT_DEPOSITS", "WALLET_DIRECT_DEPOSITS"

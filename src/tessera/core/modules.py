@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from tessera.core.runtime import Runtime
 
 StartupHook = Callable[["Runtime"], Awaitable[None]]
+# A background loop that runs until cancelled, started wherever the scheduler runs: in each
+# API process with the in-process scheduler, and in `tessera worker`.
+BackgroundLoop = Callable[["Runtime"], Coroutine[Any, Any, None]]
 # Runs inside the transaction that created the account: a failing hook rolls it back.
 UserHook = Callable[[AsyncSession, "User"], Awaitable[None]]
 # Fields this part adds to the `/auth/me` answer for `user` (camelCase or snake_case as the
@@ -66,6 +69,7 @@ class ModuleSpec:
     # Request headers of this part's clients that cross-origin browsers may send (CORS).
     cors_headers: Sequence[str] = ()
     jobs: Sequence[Job] = ()
+    loops: Sequence[BackgroundLoop] = ()
     on_startup: Sequence[StartupHook] = ()
     # Idempotent first-run set-up for `tessera bootstrap` (`make run`): first admin, keys …
     on_bootstrap: Sequence[StartupHook] = ()

@@ -47,7 +47,7 @@ async def set_user_flags(runtime: Any, user_id: str, **values: Any) -> None:
 
 async def audit_rows(runtime: Any, action: str | None = None) -> list[AuditLog]:
     async with runtime.db.session(write=False) as session:
-        stmt = select(AuditLog).order_by(AuditLog.seq)
+        stmt = select(AuditLog).order_by(AuditLog.created_at, AuditLog.id)
         if action:
             stmt = stmt.where(AuditLog.action == action)
         return list(await session.scalars(stmt))

@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from tessera.core.audit import AuditTrail
 from tessera.core.audit.models import AuditLog
 from tessera.core.db.base import new_uuid, utcnow
 from tessera.core.db.engine import Database
@@ -24,6 +23,7 @@ from tessera.core.ledger import (
     LedgerEntry,
     SameAccount,
 )
+from tests.helpers.audit import sequence_and_verify
 
 from .ledger_support import funded_wallet, ledger_row_counts, new_user, only_postgresql
 
@@ -186,7 +186,7 @@ async def test_balances_stay_within_the_64_bit_range(ledger_db: Database) -> Non
             await Ledger(session).credit_user(user_id, 10, "USD", kind="DEPOSIT")
 
 
-async def test_every_movement_writes_one_audit_row_and_the_chain_holds(
+async def test_every_movement_writes_one_audit_row_and_the_log_verifies(
     ledger_db: Database,
 ) -> None:
     user_id, wallet_id = await funded_wallet(ledger_db, 300)
@@ -199,7 +199,9 @@ async def test_every_movement_writes_one_audit_row_and_the_chain_holds(
     async with ledger_db.session(write=False) as session:
         rows = list(
             await session.scalars(
-                select(AuditLog).where(AuditLog.action == "ledger.transfer").order_by(AuditLog.seq)
+                select(AuditLog)
+                .where(AuditLog.action == "ledger.transfer")
+                .order_by(AuditLog.created_at)
             )
         )
         assert len(rows) == 2  # the funding deposit and the withdrawal
@@ -208,7 +210,8 @@ async def test_every_movement_writes_one_audit_row_and_the_chain_holds(
         assert (last.target_type, last.target_id) == ("ledger_transaction", txn.id)
         assert last.details["amount"] == 100 and last.details["debit_account_id"] == wallet_id
         assert rows[0].actor_type == "system"
-        assert (await AuditTrail(session).verify())[1] is None
+    report = await sequence_and_verify(ledger_db)
+    assert report.ok and report.rows == 2, report
 
 
 async def test_the_database_refuses_a_negative_wallet_even_without_the_service(

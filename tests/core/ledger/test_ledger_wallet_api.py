@@ -254,7 +254,9 @@ async def test_admins_adjust_wallets_with_a_reason(
     async with runtime.db.session(write=False) as session:
         audit = list(
             await session.scalars(
-                select(AuditLog).where(AuditLog.action == "ledger.transfer").order_by(AuditLog.seq)
+                select(AuditLog)
+                .where(AuditLog.action == "ledger.transfer")
+                .order_by(AuditLog.created_at)
             )
         )
     assert [(row.actor_id, row.user_id, row.details["kind"]) for row in audit] == [

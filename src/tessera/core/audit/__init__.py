@@ -1,6 +1,6 @@
-"""Append-only, hash-chained audit log: one row per security- or money-relevant action,
-written in the same transaction as the action."""
+"""Append-only audit log: one row per security- or money-relevant action, written in the same
+transaction as the action, then sequenced into a signed Merkle log (RFC 9162)."""
 
-from tessera.core.audit.service import AuditTrail, lock_chain, record
+from tessera.core.audit.service import AuditTrail, record
 
-__all__ = ["AuditTrail", "lock_chain", "record"]
+__all__ = ["AuditTrail", "record"]

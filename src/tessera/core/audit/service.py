@@ -1,58 +1,50 @@
-"""Writing and verifying the audit chain.
+"""Writing and searching the audit log.
 
-Each row carries the hash of the previous row, so editing or deleting any row breaks every
-link after it. Appends are serialised so the chain never forks: on PostgreSQL by a
-transaction-scoped advisory lock (held from the append to the commit, so callers append last),
-on SQLite by the write transaction itself (`BEGIN IMMEDIATE`). A trigger refuses UPDATE and
-DELETE on both engines.
+`record` appends one row in the caller's transaction and does nothing else: no lock, no read
+of another audit row, so audited writes of unrelated requests never wait for each other. The
+row commits or rolls back with the action. Its place in the log comes later, from the
+sequencer (`sequencer.py`), which gives every committed row a log index and a Merkle leaf and
+signs tree heads; `tessera audit verify` (`verify.py`) checks all of it. See `docs/audit.md`.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.core.audit.models import AuditLog
+from tessera.core.audit.repository import AuditRepository
 from tessera.core.context import current_request
 from tessera.core.db.base import new_uuid, utcnow
 
-GENESIS_HASH = "0" * 64
-AUDIT_LOCK_KEY = 0x7E55E4A  # arbitrary, constant: "the audit chain"
+LEAF_FIELDS = (
+    "id",
+    "created_at",
+    "actor_type",
+    "actor_id",
+    "user_id",
+    "action",
+    "target_type",
+    "target_id",
+    "details",
+    "ip_address",
+    "user_agent",
+    "request_id",
+)
 
 
-async def lock_chain(session: AsyncSession) -> None:
-    """Take the chain's append lock now, until commit (PostgreSQL; SQLite's write transaction
-    already excludes other writers). A transaction that will append an audit row *and* lock
-    other rows takes this first, so every such transaction locks in the same order."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY})
-
-
-def row_digest(row: AuditLog) -> str:
-    canonical = {
-        "seq": row.seq,
-        "id": row.id,
-        "created_at": row.created_at.isoformat(timespec="microseconds"),
-        "actor_type": row.actor_type,
-        "actor_id": row.actor_id,
-        "user_id": row.user_id,
-        "action": row.action,
-        "target_type": row.target_type,
-        "target_id": row.target_id,
-        "details": row.details,
-        "ip_address": row.ip_address,
-        "user_agent": row.user_agent,
-        "request_id": row.request_id,
-    }
-    payload = row.prev_hash.encode() + orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(payload).hexdigest()
+def leaf_data(row: AuditLog) -> bytes:
+    """The bytes a Merkle leaf hashes: the row's content as compact JSON with sorted keys
+    (`created_at` as ISO 8601 with microseconds). The log index is not part of it: a leaf's
+    place is fixed by the tree itself."""
+    canonical = {name: getattr(row, name) for name in LEAF_FIELDS}
+    canonical["created_at"] = row.created_at.isoformat(timespec="microseconds")
+    return orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)
 
 
 async def record(
@@ -67,16 +59,9 @@ async def record(
     details: dict[str, Any] | None = None,
 ) -> AuditLog:
     """Append one row in the caller's transaction. `user_id` defaults to the actor for users."""
-    await lock_chain(session)
-    last = (
-        await session.execute(
-            select(AuditLog.seq, AuditLog.row_hash).order_by(AuditLog.seq.desc()).limit(1)
-        )
-    ).first()
     meta = current_request()
     row = AuditLog(
         id=new_uuid(),
-        seq=(last.seq + 1) if last else 1,
         created_at=utcnow(),
         actor_type=actor_type,
         actor_id=actor_id,
@@ -88,19 +73,9 @@ async def record(
         ip_address=meta.ip_address,
         user_agent=meta.user_agent,
         request_id=meta.request_id,
-        prev_hash=last.row_hash if last else GENESIS_HASH,
     )
-    row.row_hash = row_digest(row)
-    session.add(row)
-    await session.flush()
+    await AuditRepository(session).append(row)
     return row
-
-
-@dataclass(frozen=True)
-class BrokenLink:
-    seq: int
-    id: str
-    reason: str
 
 
 class AuditTrail:
@@ -134,35 +109,8 @@ class AuditTrail:
             stmt = stmt.where(AuditLog.created_at < until)
         total = await self.session.scalar(select(func.count()).select_from(stmt.subquery()))
         rows = await self.session.scalars(
-            stmt.order_by(AuditLog.seq.desc()).limit(limit).offset(offset)
+            stmt.order_by(AuditLog.created_at.desc(), AuditLog.id.desc())
+            .limit(limit)
+            .offset(offset)
         )
         return rows.all(), int(total or 0)
-
-    async def _rows(self, batch: int = 1000) -> AsyncIterator[AuditLog]:
-        after = 0
-        while True:
-            rows = list(
-                await self.session.scalars(
-                    select(AuditLog).where(AuditLog.seq > after).order_by(AuditLog.seq).limit(batch)
-                )
-            )
-            if not rows:
-                return
-            for row in rows:
-                yield row
-            after = rows[-1].seq
-            self.session.expunge_all()
-
-    async def verify(self) -> tuple[int, BrokenLink | None]:
-        """(rows checked, first broken link or None)."""
-        expected_prev, expected_seq, checked = GENESIS_HASH, 1, 0
-        async for row in self._rows():
-            checked += 1
-            if row.seq != expected_seq:
-                return checked, BrokenLink(row.seq, row.id, f"row {expected_seq} is missing")
-            if row.prev_hash != expected_prev:
-                return checked, BrokenLink(row.seq, row.id, "previous-hash link does not match")
-            if row_digest(row) != row.row_hash:
-                return checked, BrokenLink(row.seq, row.id, "row content does not match its hash")
-            expected_prev, expected_seq = row.row_hash, row.seq + 1
-        return checked, None

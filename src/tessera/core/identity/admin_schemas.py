@@ -25,7 +25,10 @@ class AuditOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: str
-    seq: int
+    log_index: int | None = Field(
+        description="The row's place in the Merkle log; null until the sequencer reaches it"
+        " (within the maximum merge delay)"
+    )
     created_at: datetime
     actor_type: str
     actor_id: str | None

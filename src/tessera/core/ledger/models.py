@@ -4,6 +4,12 @@ Double entry: a transaction has at least two entries whose signed amounts sum to
 money is only ever moved, never created or lost. An account's balance is the sum of its
 entries; `entry_count` numbers its entries (each entry's `seq`), which orders the history
 exactly and lets `tessera ledger check` see a missing or extra entry.
+
+A wallet keeps its balance on its own row. A system account (which may go negative, and which
+every deposit, withdrawal or fee touches) keeps it in `SYSTEM_SHARDS` shard rows instead, one
+chosen per movement, so movements on different wallets never queue on one row; its entries
+are numbered per shard. `LedgerAccount.balance` is the account's balance either way (its own
+column plus the sum of its shards).
 """
 
 from __future__ import annotations
@@ -17,19 +23,38 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
+    SmallInteger,
     String,
     UniqueConstraint,
+    func,
+    select,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, column_property, declared_attr, mapped_column, relationship
 
 from tessera.core.db.base import Base, UUIDPrimaryKey, utcnow
+
+SYSTEM_SHARDS = 16  # shard rows per system account: more than the connections that wait at once
+
+
+class LedgerAccountShard(Base):
+    """One of a system account's balance rows; the account's balance is their sum."""
+
+    __tablename__ = "ledger_account_shards"
+
+    account_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("ledger_accounts.id"), primary_key=True
+    )
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    balance: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    entry_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class LedgerAccount(UUIDPrimaryKey, Base):
     """A user's wallet (`user_id`, never negative) or a system account (`code`).
 
     System accounts stand for the world outside (`external`: deposits and withdrawals),
-    revenue (`revenue`, `revenue:<module>`), fees, adjustments; they may go negative.
+    revenue (`revenue`, `revenue:<module>`), fees, adjustments; they may go negative, and
+    their balance lives in their shards (the row's own `balance` and `entry_count` stay 0).
     """
 
     __tablename__ = "ledger_accounts"
@@ -43,15 +68,30 @@ class LedgerAccount(UUIDPrimaryKey, Base):
             " OR (user_id IS NULL AND code IS NOT NULL)",
             name="owner",
         ),
+        # A system account's money is in its shards, never on its (hot) own row.
+        CheckConstraint("NOT allow_negative OR (balance = 0 AND entry_count = 0)", name="sharded"),
     )
 
     user_id: Mapped[str | None] = mapped_column(String(36), ForeignKey("users.id"))
     code: Mapped[str | None] = mapped_column(String(64))
     currency: Mapped[str] = mapped_column(String(3))
-    balance: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    own_balance: Mapped[int] = mapped_column(
+        "balance", BigInteger, default=0, server_default="0"
+    )  # a wallet's balance; 0 for a system account
     entry_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     allow_negative: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @declared_attr
+    def balance(cls) -> Mapped[int]:
+        """The account's balance: its own column plus the sum of its shards (if any)."""
+        shards = (
+            select(func.sum(LedgerAccountShard.balance))
+            .where(LedgerAccountShard.account_id == cls.id)
+            .correlate_except(LedgerAccountShard)
+            .scalar_subquery()
+        )
+        return column_property(cls.own_balance + func.coalesce(shards, 0))
 
     @property
     def is_system(self) -> bool:
@@ -93,7 +133,7 @@ class LedgerEntry(UUIDPrimaryKey, Base):
 
     __tablename__ = "ledger_entries"
     __table_args__ = (
-        UniqueConstraint("account_id", "seq"),
+        UniqueConstraint("account_id", "shard", "seq"),
         CheckConstraint("amount <> 0", name="non_zero"),
     )
 
@@ -101,7 +141,8 @@ class LedgerEntry(UUIDPrimaryKey, Base):
         String(36), ForeignKey("ledger_transactions.id"), index=True
     )
     account_id: Mapped[str] = mapped_column(String(36), ForeignKey("ledger_accounts.id"))
-    seq: Mapped[int] = mapped_column(BigInteger)  # 1, 2, 3 … per account
+    shard: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")  # 0: wallets
+    seq: Mapped[int] = mapped_column(BigInteger)  # 1, 2, 3 … per account (and shard)
     amount: Mapped[int] = mapped_column(BigInteger)  # + credit, − debit
-    balance_after: Mapped[int] = mapped_column(BigInteger)
+    balance_after: Mapped[int] = mapped_column(BigInteger)  # of the account (or its shard)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

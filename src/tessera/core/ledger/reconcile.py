@@ -1,10 +1,13 @@
 """Reconciliation: recompute the ledger from its entries and report every disagreement.
 
-- each account's balance and entry count equal the sum and count of its entries, its last
-  entry's `balance_after` equals its balance, and a wallet is not negative;
-- each entry's `balance_after` is the running sum of its account's entries;
+- each wallet's balance and entry count, and each shard's of a system account, equal the sum
+  and count of its entries, its last entry's `balance_after` equals its balance, and a wallet
+  is not negative; a system account holds nothing on its own row; no entry names a shard
+  that does not exist;
+- each entry's `balance_after` is the running sum of its account's (or shard's) entries;
 - each transaction has at least two entries and they sum to zero;
-- per currency, all balances sum to zero (money only moves between accounts).
+- per currency, all balances (wallets and shards) sum to zero (money only moves between
+  accounts).
 """
 
 from __future__ import annotations
@@ -48,10 +51,12 @@ class LedgerReport:
         lines = []
         for drift in self.drifted_accounts:
             account = drift.account
+            where = "" if drift.shard is None else f" shard {drift.shard}"
             lines.append(
-                f"account {account.id} ({account.describe()}): stored balance {account.balance},"
-                f" entries sum {drift.entries_sum}; stored entry count {account.entry_count},"
-                f" entries {drift.entries_count}; last balance_after {drift.last_balance_after}"
+                f"account {account.id} ({account.describe()}){where}: stored balance"
+                f" {drift.stored_balance}, entries sum {drift.entries_sum}; stored entry count"
+                f" {drift.stored_count}, entries {drift.entries_count}; last balance_after"
+                f" {drift.last_balance_after}"
             )
         for entry in self.broken_entries:
             lines.append(

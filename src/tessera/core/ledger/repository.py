@@ -2,25 +2,42 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, literal, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tessera.core.audit import lock_chain
 from tessera.core.db.base import new_uuid, utcnow
 from tessera.core.db.engine import insert_for
 from tessera.core.kit.money import MAX_BALANCE_MINOR
-from tessera.core.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from tessera.core.ledger.models import (
+    SYSTEM_SHARDS,
+    LedgerAccount,
+    LedgerAccountShard,
+    LedgerEntry,
+    LedgerTransaction,
+)
 
 
 @dataclass(frozen=True)
 class AccountDrift:
     account: LedgerAccount
+    shard: int | None  # the system account's shard that drifted; None for a wallet
+    stored_balance: int
+    stored_count: int
     entries_sum: int
     entries_count: int
     last_balance_after: int | None
+
+
+@dataclass(frozen=True)
+class ShardUpdate:
+    shard: int
+    balance: int  # the shard's balance after the update
+    entry_count: int
 
 
 @dataclass(frozen=True)
@@ -50,9 +67,16 @@ class LedgerRepository:
 
     # --- locking ------------------------------------------------------------------------------
 
-    async def lock_ledger(self) -> None:
-        """On PostgreSQL, take the audit chain's transaction lock (see `service` for why)."""
-        await lock_chain(self.session)
+    async def lock_wallets(self, account_ids: Sequence[str]) -> None:
+        """PostgreSQL: lock these wallets now, in ascending id order (see `service`)."""
+        if self.dialect != "postgresql" or not account_ids:
+            return
+        await self.session.execute(
+            select(LedgerAccount.id)
+            .where(LedgerAccount.id.in_(sorted(set(account_ids))), ~LedgerAccount.allow_negative)
+            .order_by(LedgerAccount.id)
+            .with_for_update()
+        )
 
     # --- accounts -----------------------------------------------------------------------------
 
@@ -80,7 +104,7 @@ class LedgerRepository:
                 id=new_uuid(),
                 user_id=user_id,
                 currency=currency,
-                balance=0,
+                own_balance=0,
                 entry_count=0,
                 allow_negative=False,
                 created_at=utcnow(),
@@ -89,19 +113,38 @@ class LedgerRepository:
         )
 
     async def insert_system(self, code: str, currency: str) -> None:
-        await self.session.execute(
+        """The account and its shards; nothing if a concurrent caller created it first."""
+        created = await self.session.scalar(
             insert_for(self.dialect, LedgerAccount)
             .values(
                 id=new_uuid(),
                 code=code,
                 currency=currency,
-                balance=0,
+                own_balance=0,
                 entry_count=0,
                 allow_negative=True,
                 created_at=utcnow(),
             )
             .on_conflict_do_nothing(index_elements=["code", "currency"])
+            .returning(LedgerAccount.id)
         )
+        if created is not None:
+            await self.session.execute(
+                insert_for(self.dialect, LedgerAccountShard).values(
+                    [
+                        {"account_id": created, "shard": shard, "balance": 0, "entry_count": 0}
+                        for shard in range(SYSTEM_SHARDS)
+                    ]
+                )
+            )
+
+    async def shard_balances(self, account_id: str) -> list[int]:
+        rows = await self.session.scalars(
+            select(LedgerAccountShard.balance)
+            .where(LedgerAccountShard.account_id == account_id)
+            .order_by(LedgerAccountShard.shard)
+        )
+        return [int(b) for b in rows]
 
     async def current_balance(self, account_id: str) -> int | None:
         return await self.session.scalar(
@@ -115,22 +158,67 @@ class LedgerRepository:
         on PostgreSQL a concurrent writer is waited for and the condition re-checked on the
         row it committed (READ COMMITTED re-evaluates the WHERE clause on the new version).
         """
-        new_balance = LedgerAccount.balance + delta
+        new_balance = LedgerAccount.own_balance + delta
         stmt = (
             update(LedgerAccount)
             .where(
                 LedgerAccount.id == account_id,
+                ~LedgerAccount.allow_negative,
                 new_balance <= MAX_BALANCE_MINOR,
-                or_(
-                    new_balance >= 0,
-                    and_(LedgerAccount.allow_negative, new_balance >= -MAX_BALANCE_MINOR),
-                ),
+                new_balance >= 0,
             )
-            .values(balance=new_balance, entry_count=LedgerAccount.entry_count + 1)
+            .values(own_balance=new_balance, entry_count=LedgerAccount.entry_count + 1)
             .returning(LedgerAccount)
             .execution_options(populate_existing=True, synchronize_session=False)
         )
         return (await self.session.scalars(stmt)).one_or_none()
+
+    async def apply_shard_delta(
+        self, account_id: str, delta: int, *, held: int | None
+    ) -> ShardUpdate | None:
+        """Add `delta` to one shard of a system account; None if it would leave ±10¹⁸.
+
+        `held` is a shard this transaction already holds (reused: no wait, no new lock).
+        Otherwise PostgreSQL takes any shard no other transaction holds (`SKIP LOCKED`), so
+        a movement never waits behind another on a system account; only when every shard is
+        held does it wait, for one chosen at random. SQLite has one writer: any shard will do.
+        """
+        if held is not None:
+            return await self._update_shard(account_id, held, delta)
+        if self.dialect == "postgresql":
+            free = (
+                select(LedgerAccountShard.shard)
+                .where(LedgerAccountShard.account_id == account_id)
+                .order_by(func.random())
+                .limit(1)
+                .with_for_update(skip_locked=True)
+                .scalar_subquery()
+            )
+            updated = await self._update_shard(account_id, free, delta)
+            if updated is not None:
+                return updated
+        # Every shard busy (or SQLite): wait for one at random.
+        shard = random.randrange(SYSTEM_SHARDS)  # noqa: S311 - spreading load, not secrecy
+        return await self._update_shard(account_id, shard, delta)
+
+    async def _update_shard(self, account_id: str, shard: object, delta: int) -> ShardUpdate | None:
+        table = LedgerAccountShard
+        new_balance = table.balance + delta
+        row = (
+            await self.session.execute(
+                update(table)
+                .where(
+                    table.account_id == account_id,
+                    table.shard == shard,
+                    new_balance <= MAX_BALANCE_MINOR,
+                    new_balance >= -MAX_BALANCE_MINOR,
+                )
+                .values(balance=new_balance, entry_count=table.entry_count + 1)
+                .returning(table.shard, table.balance, table.entry_count)
+                .execution_options(synchronize_session=False)
+            )
+        ).first()
+        return None if row is None else ShardUpdate(int(row[0]), int(row[1]), int(row[2]))
 
     # --- transactions and entries -------------------------------------------------------------
 
@@ -143,13 +231,19 @@ class LedgerRepository:
         await self.session.flush()
 
     async def entries_page(
-        self, account_id: str, *, limit: int, offset: int
+        self, account_id: str, *, limit: int, offset: int, sharded: bool = False
     ) -> list[tuple[LedgerEntry, LedgerTransaction]]:
+        # A wallet's `seq` is its exact order; a system account's shards each count their own.
+        order = (
+            (LedgerEntry.created_at.desc(), LedgerEntry.id.desc())
+            if sharded
+            else (LedgerEntry.seq.desc(),)
+        )
         rows = await self.session.execute(
             select(LedgerEntry, LedgerTransaction)
             .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
             .where(LedgerEntry.account_id == account_id)
-            .order_by(LedgerEntry.seq.desc())
+            .order_by(*order)
             .limit(limit)
             .offset(offset)
         )
@@ -174,24 +268,45 @@ class LedgerRepository:
 
     # --- reconciliation (`tessera ledger check`) ----------------------------------------------
 
+    def _balance_units(self) -> Any:
+        """Every place a balance is stored: (account_id, shard, balance, entry_count) for each
+        wallet (shard 0, on its own row) and each system account's shard."""
+        wallets = select(
+            LedgerAccount.id.label("account_id"),
+            literal(0).label("shard"),
+            LedgerAccount.own_balance.label("balance"),
+            LedgerAccount.entry_count.label("entry_count"),
+        ).where(~LedgerAccount.allow_negative)
+        shards = select(
+            LedgerAccountShard.account_id,
+            LedgerAccountShard.shard,
+            LedgerAccountShard.balance,
+            LedgerAccountShard.entry_count,
+        )
+        return union_all(wallets, shards).subquery()
+
     async def account_drift(self) -> list[AccountDrift]:
-        """Accounts whose stored balance or entry count differs from their entries."""
+        """Wallets and shards whose stored balance or entry count differs from their entries,
+        system accounts holding money on their own row, and entries with no place to be."""
+        units = self._balance_units()
         totals = (
             select(
                 LedgerEntry.account_id.label("account_id"),
+                LedgerEntry.shard.label("shard"),
                 func.coalesce(func.sum(LedgerEntry.amount), 0).label("total"),
                 func.count().label("n"),
                 func.max(LedgerEntry.seq).label("last_seq"),
             )
-            .group_by(LedgerEntry.account_id)
+            .group_by(LedgerEntry.account_id, LedgerEntry.shard)
             .subquery()
         )
         last = (
-            select(LedgerEntry.account_id, LedgerEntry.balance_after)
+            select(LedgerEntry.account_id, LedgerEntry.shard, LedgerEntry.balance_after)
             .join(
                 totals,
                 and_(
                     totals.c.account_id == LedgerEntry.account_id,
+                    totals.c.shard == LedgerEntry.shard,
                     totals.c.last_seq == LedgerEntry.seq,
                 ),
             )
@@ -200,26 +315,73 @@ class LedgerRepository:
         entries_sum = func.coalesce(totals.c.total, 0)
         entries_count = func.coalesce(totals.c.n, 0)
         rows = await self.session.execute(
-            select(LedgerAccount, entries_sum, entries_count, last.c.balance_after)
-            .outerjoin(totals, totals.c.account_id == LedgerAccount.id)
-            .outerjoin(last, last.c.account_id == LedgerAccount.id)
+            select(
+                LedgerAccount,
+                units.c.shard,
+                units.c.balance,
+                units.c.entry_count,
+                entries_sum,
+                entries_count,
+                last.c.balance_after,
+            )
+            .join(units, units.c.account_id == LedgerAccount.id)
+            .outerjoin(
+                totals,
+                and_(totals.c.account_id == units.c.account_id, totals.c.shard == units.c.shard),
+            )
+            .outerjoin(
+                last, and_(last.c.account_id == units.c.account_id, last.c.shard == units.c.shard)
+            )
             .where(
                 or_(
-                    LedgerAccount.balance != entries_sum,
-                    LedgerAccount.entry_count != entries_count,
+                    units.c.balance != entries_sum,
+                    units.c.entry_count != entries_count,
                     and_(
                         last.c.balance_after.is_not(None),
-                        last.c.balance_after != LedgerAccount.balance,
+                        last.c.balance_after != units.c.balance,
                     ),
-                    and_(LedgerAccount.balance < 0, ~LedgerAccount.allow_negative),
+                    and_(units.c.balance < 0, ~LedgerAccount.allow_negative),
                 )
             )
-            .order_by(LedgerAccount.created_at, LedgerAccount.id)
+            .order_by(LedgerAccount.created_at, LedgerAccount.id, units.c.shard)
         )
-        return [
-            AccountDrift(account, int(total), int(count), last_after)
-            for account, total, count, last_after in rows
+        drifts = [
+            AccountDrift(
+                account,
+                int(shard) if account.allow_negative else None,
+                int(balance),
+                int(count),
+                int(total),
+                int(n),
+                last_after,
+            )
+            for account, shard, balance, count, total, n, last_after in rows
         ]
+        # Money on a system account's own row, or entries whose (account, shard) stores nothing.
+        strays = await self.session.execute(
+            select(LedgerAccount, totals.c.shard, totals.c.total, totals.c.n)
+            .join(totals, totals.c.account_id == LedgerAccount.id)
+            .outerjoin(
+                units,
+                and_(units.c.account_id == totals.c.account_id, units.c.shard == totals.c.shard),
+            )
+            .where(units.c.account_id.is_(None))
+        )
+        drifts += [
+            AccountDrift(account, int(shard), 0, 0, int(total), int(n), None)
+            for account, shard, total, n in strays
+        ]
+        own = await self.session.scalars(
+            select(LedgerAccount).where(
+                LedgerAccount.allow_negative,
+                or_(LedgerAccount.own_balance != 0, LedgerAccount.entry_count != 0),
+            )
+        )
+        drifts += [
+            AccountDrift(account, None, account.own_balance, account.entry_count, 0, 0, None)
+            for account in own
+        ]
+        return drifts
 
     async def unbalanced_transactions(self) -> list[TransactionImbalance]:
         """Transactions whose entries do not sum to zero, or that have fewer than two."""
@@ -243,7 +405,10 @@ class LedgerRepository:
                 LedgerEntry.seq,
                 LedgerEntry.balance_after,
                 func.sum(LedgerEntry.amount)
-                .over(partition_by=LedgerEntry.account_id, order_by=LedgerEntry.seq)
+                .over(
+                    partition_by=(LedgerEntry.account_id, LedgerEntry.shard),
+                    order_by=LedgerEntry.seq,
+                )
                 .label("running"),
             )
         ).subquery()
@@ -259,11 +424,13 @@ class LedgerRepository:
         ]
 
     async def totals_by_currency(self) -> dict[str, int]:
-        """Σ balances per currency: zero in a double-entry ledger (system accounts included)."""
+        """Σ balances per currency: zero in a double-entry ledger (system accounts' shards
+        included)."""
+        units = self._balance_units()
         rows = await self.session.execute(
-            select(LedgerAccount.currency, func.sum(LedgerAccount.balance)).group_by(
-                LedgerAccount.currency
-            )
+            select(LedgerAccount.currency, func.sum(units.c.balance))
+            .join(units, units.c.account_id == LedgerAccount.id)
+            .group_by(LedgerAccount.currency)
         )
         return {currency: int(total or 0) for currency, total in rows}
 

@@ -7,27 +7,33 @@ The transaction belongs to the caller, so the ledger cannot restart it after a d
 serialisation failure. The design therefore makes those failures impossible instead of
 retrying them, and keeps a bounded retry only as a safety net:
 
-1. **Guarded single-statement updates.** A balance changes only through
+1. **Guarded single-statement updates on wallets.** A wallet's balance changes only through
    `UPDATE … SET balance = balance + :delta WHERE id = :id AND <bounds hold> RETURNING …`.
    The row lock, the check and the write are one step: on PostgreSQL (READ COMMITTED) a
    concurrent writer is waited for and the condition is re-checked against the row it
    committed, so two withdrawals can never both pass a stale check. No row is read and then
    written; `balance_after` comes from `RETURNING`. A `CHECK (allow_negative OR balance >= 0)`
    on the table is the last line of defence should a bug ever skip the guard.
-2. **One lock order.** On PostgreSQL every ledger write first takes the audit chain's
-   transaction lock, then updates the touched accounts in ascending id order. The audit row
-   must be appended in the same transaction, and appending takes that lock until commit
-   (`tessera.core.audit`); a transaction holding it must never wait for an account row that
-   a transaction waiting for it holds (e.g. a job charging many users while one of them
-   withdraws). Taking it first gives every ledger transaction the same order, chain lock →
-   accounts by id, so no cycle, hence no deadlock, can form between ledger users. The price
-   is throughput: movements are serialised from their first balance update to their commit.
-   The chain lock already serialises every audited write from its append to its commit;
-   this widens that window by the few balance statements (figures in `docs/ledger.md`).
+2. **System accounts are not rows anyone waits for.** A system account (`external`,
+   `revenue` …; it may go negative, so it needs no guard) keeps its balance in
+   `SYSTEM_SHARDS` shard rows. A movement updates one shard: one this transaction already
+   holds, else on PostgreSQL any shard no other transaction holds (`FOR UPDATE SKIP LOCKED`),
+   and only when every shard is held does it wait, for one at random. Deposits to different
+   wallets therefore never queue on `external`, and fees never on `revenue`.
+3. **No global lock, and still no deadlock.** A movement locks at most two wallets, in
+   ascending id order, and its system shard last, after which it waits for nothing. So among
+   transactions that move money once (every request does), no cycle of waits can form:
+   wallet waits follow one order, and a holder of a shard waits for nothing but its commit.
+   The audit log takes no lock at all (`tessera.core.audit`), so it is no part of the order.
+   A transaction that moves money several times (a job charging many users) must keep the
+   same order across its movements: call `lock_wallets(ids)` first, which locks every wallet
+   it will touch in ascending id order; after that it waits only for free shards, reusing the
+   one it holds per account. Two such jobs could still wait on each other only if each held
+   every shard of an account the other needs; PostgreSQL detects that and point 4 resolves it.
    On SQLite a write transaction starts with `BEGIN IMMEDIATE` (the request's write session
    and `Database.session(write=True)` do), so writers are serialised by the database lock and
    there is nothing to order. Never move money in a read session on SQLite.
-3. **A savepoint per movement.** Each movement runs inside `SAVEPOINT`: a refused movement
+4. **A savepoint per movement.** Each movement runs inside `SAVEPOINT`: a refused movement
    (`InsufficientFunds` …) leaves nothing behind, so a job may catch it and go on. Should
    PostgreSQL still report a deadlock or serialisation failure (40P01/40001, e.g. caused by
    locks the caller took in an unusual order), rolling back to the savepoint releases the
@@ -87,6 +93,7 @@ CODE_PATTERN = re.compile(r"^[a-z0-9_.:-]{1,64}$")
 TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialization failure
 MAX_ATTEMPTS = 4
 AUDIT_ACTION = "ledger.transfer"
+HELD_SHARDS = "ledger_held_shards"  # session.info: {system account id: the shard it holds}
 
 
 @dataclass(frozen=True)
@@ -144,7 +151,6 @@ class Ledger:
         _check_currency(currency)
         wallet = await self.repo.find_wallet(user_id, currency)
         if wallet is None:
-            await self.repo.lock_ledger()
             await self.repo.insert_wallet(user_id, currency)
             wallet = await self.repo.find_wallet(user_id, currency)
         assert wallet is not None
@@ -160,11 +166,15 @@ class Ledger:
             raise ValueError(f"invalid system account code {code!r}")
         account = await self.repo.find_system(code, currency)
         if account is None:
-            await self.repo.lock_ledger()
             await self.repo.insert_system(code, currency)
             account = await self.repo.find_system(code, currency)
         assert account is not None
         return account
+
+    async def lock_wallets(self, account_ids: list[str]) -> None:
+        """Lock these wallets now, in ascending id order, until commit: call it first in a
+        transaction that will move money more than once (see the module doc, point 3)."""
+        await self.repo.lock_wallets(account_ids)
 
     async def get_account(self, account_id: str) -> LedgerAccount:
         account = await self.repo.get_account(account_id)
@@ -183,7 +193,10 @@ class Ledger:
         self, account_id: str, *, limit: int = 20, offset: int = 0
     ) -> tuple[list[HistoryItem], int]:
         """The account's entries, newest first, and how many there are in all."""
-        rows = await self.repo.entries_page(account_id, limit=limit, offset=offset)
+        account = await self.get_account(account_id)
+        rows = await self.repo.entries_page(
+            account_id, limit=limit, offset=offset, sharded=account.allow_negative
+        )
         items = [
             HistoryItem(
                 entry_id=entry.id,
@@ -356,22 +369,22 @@ class Ledger:
             created_at=now,
         )
         await self.repo.add_transaction(txn)  # a fresh row: no need to hold the lock for it
-        await self.repo.lock_ledger()
         entries: dict[str, LedgerEntry] = {}
-        # Ascending account id: the same order in every transaction (see the module doc).
-        for account, delta in sorted(((debit, -amount), (credit, amount)), key=lambda p: p[0].id):
-            updated = await self.repo.apply_delta(account.id, delta)
-            if updated is None:
-                if delta < 0 and not account.allow_negative:
-                    raise InsufficientFunds()
-                raise BalanceLimitExceeded()
+        held: dict[str, int] = self.session.info.setdefault(HELD_SHARDS, {})
+        # Wallets in ascending id order, then system shards (see the module doc, point 3).
+        plan = sorted(
+            ((debit, -amount), (credit, amount)), key=lambda p: (p[0].allow_negative, p[0].id)
+        )
+        for account, delta in plan:
+            shard, seq, balance_after = await self._apply(account, delta, held)
             entries[account.id] = LedgerEntry(
                 id=new_uuid(),
                 transaction_id=txn.id,
                 account_id=account.id,
-                seq=updated.entry_count,
+                shard=shard,
+                seq=seq,
                 amount=delta,
-                balance_after=updated.balance,
+                balance_after=balance_after,
                 created_at=now,
             )
         ordered = [entries[debit.id], entries[credit.id]]
@@ -396,6 +409,23 @@ class Ledger:
             },
         )
         return txn
+
+    async def _apply(
+        self, account: LedgerAccount, delta: int, held: dict[str, int]
+    ) -> tuple[int, int, int]:
+        """(shard, seq, balance_after) of the account's side of a movement, or the refusal."""
+        if not account.allow_negative:
+            updated = await self.repo.apply_delta(account.id, delta)
+            if updated is None:
+                if delta < 0:
+                    raise InsufficientFunds()
+                raise BalanceLimitExceeded()
+            return 0, updated.entry_count, updated.own_balance
+        shard = await self.repo.apply_shard_delta(account.id, delta, held=held.get(account.id))
+        if shard is None:
+            raise BalanceLimitExceeded()
+        held[account.id] = shard.shard  # until commit: reuse it, take no second shard
+        return shard.shard, shard.entry_count, shard.balance
 
     async def _in_savepoint(
         self, work: Callable[[], Awaitable[T]], *, touched: tuple[LedgerAccount, ...]
