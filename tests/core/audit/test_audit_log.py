@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from tessera.core.audit import record
 from tessera.core.audit.models import AuditLog, AuditTreeHead
 from tessera.core.audit.sequencer import Sequencer, create_signing_key
+from tessera.core.audit.service import leaf_data
 from tessera.core.context import RequestMeta, set_current_request
 from tessera.core.db.engine import Database
 from tests.helpers.audit import TEST_SECRET, audit_settings, sequence_and_verify
@@ -76,8 +77,6 @@ async def test_rows_carry_the_request_and_are_sequenced_into_a_signed_tree(
         head = await session.scalar(select(AuditTreeHead))
     assert head is not None and head.tree_size == 3
     # The signed root is the RFC 9162 hash of exactly these rows, computed independently.
-    from tessera.core.audit.service import leaf_data
-
     assert head.root_hash == rfc9162.mth([leaf_data(row) for row in rows]).hex()
     await db.dispose()
 
