@@ -14,19 +14,30 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tessera.core.config import Settings
-from tessera.core.db.migrate import downgrade, upgrade
 from tessera.core.db.base import JSONType, UTCDateTime
 from tessera.core.db.engine import Database
+from tessera.core.db.migrate import downgrade, upgrade
 from tests.conftest import settings_env
 from tests.helpers.audit import sequence_and_verify
 from tests.helpers.cli import run_tessera
 
 from .test_audit_log import rows_by_index
 
-CHAIN_FIELDS = (
-    "seq id created_at actor_type actor_id user_id action target_type target_id details"
-    " ip_address user_agent request_id"
-).split()
+CHAIN_FIELDS = [
+    "seq",
+    "id",
+    "created_at",
+    "actor_type",
+    "actor_id",
+    "user_id",
+    "action",
+    "target_type",
+    "target_id",
+    "details",
+    "ip_address",
+    "user_agent",
+    "request_id",
+]
 
 
 def chained_rows(count: int) -> list[dict[str, object]]:
