@@ -5,13 +5,9 @@ rolled-back one does, and the proofs they serve check out with an independent ve
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx2
@@ -20,45 +16,16 @@ from sqlalchemy import func, select, update
 
 from tessera.core.audit.models import AuditLog, AuditTreeHead
 from tessera.core.audit.sequencer import create_signing_key
-from tessera.core.config import Settings
 from tessera.core.db.engine import Database
 from tessera.core.identity.models import User
-from tests.conftest import free_port, make_settings, settings_env
+from tests.conftest import make_settings
 from tests.helpers.cli import run_tessera
+from tests.helpers.server import serve
 
 from . import rfc9162
 from .test_audit_log import cli_env, rolled_back_rows, unhex
 
 DEPOSITS_PER_SERVER = 150
-
-
-@contextmanager
-def serve(settings: Settings, log_path: Path) -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, **settings_env(settings)}
-    with log_path.open("wb") as log_file:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tessera", "serve", "--port", str(port)],
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx2.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx2.HTTPError:
-                time.sleep(0.1)
-        else:
-            proc.kill()
-            raise RuntimeError(f"server did not start: {log_path.read_text()[-2000:]}")
-        try:
-            yield base
-        finally:
-            proc.terminate()
-            proc.wait(10)
 
 
 async def funded_user(client: httpx2.AsyncClient) -> dict[str, str]:

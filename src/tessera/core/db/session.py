@@ -36,3 +36,19 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 
 DbSession = Annotated[AsyncSession, Depends(_session, scope="function")]
 DatabaseDep = Annotated[Database, Depends(get_database)]
+
+
+async def release_connection(session: AsyncSession) -> None:
+    """Hand the session's connection back before CPU-heavy work (password hashing, RSA), when
+    the transaction has only read: on PostgreSQL the pool gets it back, on SQLite the write
+    lock of `BEGIN IMMEDIATE` is released. Objects it loaded stay usable, detached: `add`
+    back any the caller will change. The next statement opens a new transaction.
+
+    Call it only before the transaction's first write: ending it discards what it wrote.
+    Unflushed changes are refused outright."""
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("release_connection: the session has unflushed changes")
+    if not session.in_transaction():
+        return
+    session.expunge_all()
+    await session.rollback()

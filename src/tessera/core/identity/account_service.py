@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tessera.core.audit import record
 from tessera.core.context import current_request
 from tessera.core.db.base import utcnow
+from tessera.core.db.session import release_connection
 from tessera.core.errors import BadRequest, NotFound
 from tessera.core.identity.auth_service import normalise_email
 from tessera.core.identity.mailer import Mail
@@ -51,12 +52,16 @@ async def change_password(
     current_password: str,
     new_password: str,
 ) -> int:
-    """Set a new password; every other session ends. Returns how many ended."""
+    """Set a new password; every other session ends. Returns how many ended. Both hashes
+    run with the connection handed back (the request has only read the caller so far)."""
     await limiter.enforce("password_change", state.settings.login_account_limit, user.id)
+    await release_connection(session)
     ok, _ = await state.hasher.verify(current_password, user.hashed_password)
     if not ok:
         raise BadRequest("Current password is incorrect", code="incorrect_password")
-    user.hashed_password = await state.hasher.hash(new_password)
+    hashed = await state.hasher.hash(new_password)
+    session.add(user)
+    user.hashed_password = hashed
     ended = await end_sessions(
         session, state, user.id, reason="password_changed", keep=current_session_id
     )
@@ -140,12 +145,15 @@ async def confirm_password_reset(
     new_password: str,
 ) -> None:
     await limiter.enforce("reset_ip", state.settings.password_reset_ip_limit, _ip())
+    # Hashed before the first statement: the token claim below is a write, and no connection
+    # may wait on the hashing slots (an unknown token costs the same, and is rate-limited).
+    hashed = await state.hasher.hash(new_password)
     repo = IdentityRepository(session)
     user_id = await repo.claim_reset_token(sha256_hex(token), utcnow())
     user = await repo.get_user(user_id) if user_id else None
     if user is None:
         raise BadRequest(INVALID_RESET_TOKEN, code="invalid_reset_token")
-    user.hashed_password = await state.hasher.hash(new_password)
+    user.hashed_password = hashed
     await repo.retire_reset_tokens(user.id, utcnow())
     ended = await end_sessions(session, state, user.id, reason="password_reset")
     await record(
