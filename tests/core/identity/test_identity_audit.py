@@ -10,8 +10,8 @@ from typing import Any
 import httpx2
 from sqlalchemy import text
 
-from tessera.core.audit import AuditTrail
 from tests.core.identity.conftest import audit_rows
+from tests.helpers.audit import sequence_and_verify
 from tests.helpers.identity import make_admin, register_and_login
 
 UA = {"User-Agent": "audit-probe/1.0"}
@@ -87,8 +87,8 @@ async def test_each_action_writes_one_row_with_its_context(
     dumped = json.dumps([[r.details, r.target_id, r.user_agent] for r in rows])
     assert not any(secret in dumped for secret in secrets)
 
-    async with runtime.db.session(write=False) as session:
-        assert await AuditTrail(session).verify() == (len(await audit_rows(runtime)), None)
+    report = await sequence_and_verify(runtime.db)
+    assert (report.ok, report.rows) == (True, len(await audit_rows(runtime)))
 
 
 async def test_a_failed_login_row_survives_the_401(
@@ -110,6 +110,7 @@ async def test_editing_an_identity_row_is_caught_by_verify(
     user = await register_and_login(client)
     await client.post("/auth/logout", headers=user.headers)
     login_row = (await audit_rows(runtime, "auth.login"))[0]
+    await sequence_and_verify(runtime.db)  # in a signed tree head: from now on, tamper-evident
     async with runtime.db.session() as session:
         # An attacker with database access hides the login's address.
         if engine == "postgresql":
@@ -125,6 +126,5 @@ async def test_editing_an_identity_row_is_caught_by_verify(
                 text("UPDATE audit_logs SET ip_address = '10.0.0.1' WHERE id = :id"),
                 {"id": login_row.id},
             )
-    async with runtime.db.session(write=False) as session:
-        _, broken = await AuditTrail(session).verify()
-    assert broken is not None and broken.id == login_row.id
+    report = await sequence_and_verify(runtime.db)
+    assert report.problem is not None and f"id={login_row.id}" in report.problem

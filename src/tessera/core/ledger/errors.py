@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from tessera.core.errors import AppError, BadRequest, Forbidden, NotFound, ServiceUnavailable
+from tessera.core.errors import (
+    AppError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+)
 
 
 class InsufficientFunds(BadRequest):
@@ -62,3 +69,15 @@ class LedgerBusy(ServiceUnavailable):
 
     def __init__(self) -> None:
         super().__init__(headers={"Retry-After": "1"})
+
+
+class HoldNotFound(NotFound):
+    code = "hold_not_found"
+    detail = "Hold not found"
+
+
+class HoldNotPending(Conflict):
+    """The hold was already captured, voided or has expired: a second capture never moves."""
+
+    code = "hold_not_pending"
+    detail = "The hold is no longer pending"

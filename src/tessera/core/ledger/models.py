@@ -70,6 +70,8 @@ class LedgerAccount(UUIDPrimaryKey, Base):
         ),
         # A system account's money is in its shards, never on its (hot) own row.
         CheckConstraint("NOT allow_negative OR (balance = 0 AND entry_count = 0)", name="sharded"),
+        # Holds reserve part of a wallet's balance: never more than it holds.
+        CheckConstraint("reserved >= 0 AND reserved <= balance", name="reserved_covered"),
     )
 
     user_id: Mapped[str | None] = mapped_column(String(36), ForeignKey("users.id"))
@@ -79,6 +81,8 @@ class LedgerAccount(UUIDPrimaryKey, Base):
         "balance", BigInteger, default=0, server_default="0"
     )  # a wallet's balance; 0 for a system account
     entry_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Σ of the wallet's pending holds: spendable is `balance - reserved` (0 on system accounts).
+    reserved: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     allow_negative: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -146,3 +150,38 @@ class LedgerEntry(UUIDPrimaryKey, Base):
     amount: Mapped[int] = mapped_column(BigInteger)  # + credit, − debit
     balance_after: Mapped[int] = mapped_column(BigInteger)  # of the account (or its shard)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LedgerHold(UUIDPrimaryKey, Base):
+    """A two-phase movement's first phase: `amount` of a wallet reserved (it cannot be spent
+    twice) until it is captured (all or part, into `target_account_id`), voided, or expires.
+    Only `status`, `captured`, `transaction_id` and `resolved_at` ever change, once."""
+
+    __tablename__ = "ledger_holds"
+    __table_args__ = (
+        Index("ix_ledger_holds_pending_expiry", "status", "expires_at"),
+        CheckConstraint("amount > 0", name="positive_amount"),
+        CheckConstraint("captured >= 0 AND captured <= amount", name="captured_within"),
+        CheckConstraint(
+            "status IN ('pending', 'captured', 'voided', 'expired')", name="known_status"
+        ),
+    )
+
+    account_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("ledger_accounts.id"), index=True
+    )
+    target_account_id: Mapped[str] = mapped_column(String(36), ForeignKey("ledger_accounts.id"))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(40))  # the kind of the movement a capture makes
+    reference: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(String(500))
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    captured: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    transaction_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("ledger_transactions.id")
+    )  # the capture's movement
+    expires_at: Mapped[datetime] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column()

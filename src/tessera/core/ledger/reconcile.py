@@ -6,6 +6,8 @@
   that does not exist;
 - each entry's `balance_after` is the running sum of its account's (or shard's) entries;
 - each transaction has at least two entries and they sum to zero;
+- each wallet's `reserved` is the sum of its pending holds and at most its balance, so
+  available (balance − reserved) + reserved = balance with available ≥ 0;
 - per currency, all balances (wallets and shards) sum to zero (money only moves between
   accounts).
 """
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tessera.core.ledger.models import LedgerAccount
 from tessera.core.ledger.repository import (
     AccountDrift,
     BrokenEntry,
@@ -33,6 +36,7 @@ class LedgerReport:
     broken_entries: list[BrokenEntry] = field(default_factory=list)
     unbalanced_transactions: list[TransactionImbalance] = field(default_factory=list)
     currency_totals: dict[str, int] = field(default_factory=dict)
+    reserved_drift: list[tuple[LedgerAccount, int]] = field(default_factory=list)
 
     @property
     def unbalanced_currencies(self) -> dict[str, int]:
@@ -45,6 +49,7 @@ class LedgerReport:
             or self.broken_entries
             or self.unbalanced_transactions
             or self.unbalanced_currencies
+            or self.reserved_drift
         )
 
     def problems(self) -> list[str]:
@@ -68,6 +73,11 @@ class LedgerReport:
                 f"transaction {txn.transaction_id} ({txn.kind}): entries sum {txn.entries_sum}"
                 f" over {txn.entries_count} entries"
             )
+        for account, held in self.reserved_drift:
+            lines.append(
+                f"account {account.id} ({account.describe()}): reserved {account.reserved},"
+                f" pending holds sum {held}, balance {account.own_balance}"
+            )
         for currency, total in self.unbalanced_currencies.items():
             lines.append(f"currency {currency}: balances sum to {total}, not 0")
         return lines
@@ -84,4 +94,5 @@ async def check_ledger(session: AsyncSession) -> LedgerReport:
         broken_entries=await repo.broken_entry_chains(),
         unbalanced_transactions=await repo.unbalanced_transactions(),
         currency_totals=await repo.totals_by_currency(),
+        reserved_drift=await repo.reserved_drift(),
     )

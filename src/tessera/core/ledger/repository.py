@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, literal, or_, select, union_all, update
@@ -18,6 +19,7 @@ from tessera.core.ledger.models import (
     LedgerAccount,
     LedgerAccountShard,
     LedgerEntry,
+    LedgerHold,
     LedgerTransaction,
 )
 
@@ -138,14 +140,6 @@ class LedgerRepository:
                 )
             )
 
-    async def shard_balances(self, account_id: str) -> list[int]:
-        rows = await self.session.scalars(
-            select(LedgerAccountShard.balance)
-            .where(LedgerAccountShard.account_id == account_id)
-            .order_by(LedgerAccountShard.shard)
-        )
-        return [int(b) for b in rows]
-
     async def current_balance(self, account_id: str) -> int | None:
         return await self.session.scalar(
             select(LedgerAccount.balance).where(LedgerAccount.id == account_id)
@@ -165,7 +159,7 @@ class LedgerRepository:
                 LedgerAccount.id == account_id,
                 ~LedgerAccount.allow_negative,
                 new_balance <= MAX_BALANCE_MINOR,
-                new_balance >= 0,
+                new_balance >= LedgerAccount.reserved,  # held money cannot be spent twice
             )
             .values(own_balance=new_balance, entry_count=LedgerAccount.entry_count + 1)
             .returning(LedgerAccount)
@@ -219,6 +213,96 @@ class LedgerRepository:
             )
         ).first()
         return None if row is None else ShardUpdate(int(row[0]), int(row[1]), int(row[2]))
+
+    # --- holds ----------------------------------------------------------------------------------
+
+    async def reserve(self, account_id: str, amount: int) -> bool:
+        """Reserve `amount` of a wallet's spendable balance; False if it has less. Guarded
+        like a withdrawal: one statement, re-checked on the committed row."""
+        reserved = await self.session.scalar(
+            update(LedgerAccount)
+            .where(
+                LedgerAccount.id == account_id,
+                ~LedgerAccount.allow_negative,
+                LedgerAccount.own_balance - LedgerAccount.reserved >= amount,
+            )
+            .values(reserved=LedgerAccount.reserved + amount)
+            .returning(LedgerAccount.reserved)
+            .execution_options(synchronize_session=False)
+        )
+        return reserved is not None
+
+    async def unreserve(self, account_id: str, amount: int) -> None:
+        await self.session.execute(
+            update(LedgerAccount)
+            .where(LedgerAccount.id == account_id)
+            .values(reserved=LedgerAccount.reserved - amount)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def add_hold(self, hold: LedgerHold) -> None:
+        self.session.add(hold)
+        await self.session.flush()
+
+    async def get_hold(self, hold_id: str) -> LedgerHold | None:
+        return await self.session.get(LedgerHold, hold_id, populate_existing=True)
+
+    async def resolve_hold(
+        self, hold_id: str, status: str, *, captured: int, now: datetime, live_only: bool
+    ) -> LedgerHold | None:
+        """Move a pending hold to `status`; None if it is not pending (or, with `live_only`,
+        has expired). One guarded statement: of two racing resolutions exactly one wins."""
+        conditions = [LedgerHold.id == hold_id, LedgerHold.status == "pending"]
+        if live_only:
+            conditions.append(LedgerHold.expires_at > now)
+        return await self.session.scalar(
+            update(LedgerHold)
+            .where(*conditions)
+            .values(status=status, captured=captured, resolved_at=now)
+            .returning(LedgerHold)
+            .execution_options(populate_existing=True, synchronize_session=False)
+        )
+
+    async def link_hold(self, hold_id: str, transaction_id: str) -> None:
+        await self.session.execute(
+            update(LedgerHold)
+            .where(LedgerHold.id == hold_id)
+            .values(transaction_id=transaction_id)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def expired_hold_ids(self, now: datetime, limit: int) -> list[str]:
+        stmt = (
+            select(LedgerHold.id)
+            .where(LedgerHold.status == "pending", LedgerHold.expires_at <= now)
+            .order_by(LedgerHold.expires_at)
+            .limit(limit)
+        )
+        if self.dialect == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        return list(await self.session.scalars(stmt))
+
+    async def reserved_drift(self) -> list[tuple[LedgerAccount, int]]:
+        """Wallets whose `reserved` is not the sum of their pending holds."""
+        pending = (
+            select(LedgerHold.account_id, func.sum(LedgerHold.amount).label("held"))
+            .where(LedgerHold.status == "pending")
+            .group_by(LedgerHold.account_id)
+            .subquery()
+        )
+        held = func.coalesce(pending.c.held, 0)
+        rows = await self.session.execute(
+            select(LedgerAccount, held)
+            .outerjoin(pending, pending.c.account_id == LedgerAccount.id)
+            .where(
+                or_(
+                    LedgerAccount.reserved != held,
+                    LedgerAccount.reserved > LedgerAccount.own_balance,
+                )
+            )
+            .order_by(LedgerAccount.id)
+        )
+        return [(account, int(total)) for account, total in rows]
 
     # --- transactions and entries -------------------------------------------------------------
 

@@ -54,7 +54,7 @@ class WalletOut(BaseModel):
             wallet_id=wallet.id,
             user_id=wallet.user_id,
             balance_usd=usd(wallet.balance),
-            reserved_usd=usd(0),  # nothing is ever reserved: money moves or it does not
+            reserved_usd=usd(wallet.reserved),  # Σ of the wallet's pending holds
             lifetime_deposits=usd(summary.lifetime_deposits),
             lifetime_fees=usd(summary.lifetime_fees),
             created_at=wallet.created_at,

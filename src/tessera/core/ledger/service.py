@@ -70,7 +70,8 @@ from tessera.core.ledger.errors import (
     LedgerBusy,
     SameAccount,
 )
-from tessera.core.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from tessera.core.ledger.holds import HoldBook
+from tessera.core.ledger.models import LedgerAccount, LedgerEntry, LedgerHold, LedgerTransaction
 from tessera.core.ledger.repository import LedgerRepository
 
 log = structlog.get_logger("tessera.ledger")
@@ -338,6 +339,56 @@ class Ledger:
             idempotency_key=idempotency_key,
             actor_type=actor_type,
         )
+
+    # --- two-phase movements (`holds.py`) ------------------------------------------------------
+
+    async def hold(
+        self,
+        *,
+        account_id: str,
+        target_account_id: str,
+        amount: int,
+        kind: str,
+        expires_at: datetime,
+        reference: str | None = None,
+        description: str | None = None,
+        created_by: str | None = None,
+        actor_type: str | None = None,
+    ) -> LedgerHold:
+        """Reserve `amount` of the wallet for a later `capture` into `target_account_id`;
+        `InsufficientFunds` if its spendable balance (balance − reserved) is smaller."""
+        return await HoldBook(self).hold(
+            account_id=account_id,
+            target_account_id=target_account_id,
+            amount=amount,
+            kind=kind,
+            expires_at=expires_at,
+            reference=reference,
+            description=description,
+            created_by=created_by,
+            actor_type=actor_type,
+        )
+
+    async def capture(
+        self,
+        hold_id: str,
+        amount: int | None = None,
+        *,
+        created_by: str | None = None,
+        actor_type: str | None = None,
+    ) -> LedgerTransaction:
+        """Move all (or `amount`) of a pending hold; `HoldNotPending` if it was resolved."""
+        return await HoldBook(self).capture(
+            hold_id, amount, created_by=created_by, actor_type=actor_type
+        )
+
+    async def void(
+        self, hold_id: str, *, created_by: str | None = None, actor_type: str | None = None
+    ) -> LedgerHold:
+        return await HoldBook(self).void(hold_id, created_by=created_by, actor_type=actor_type)
+
+    async def expire_holds(self, now: datetime) -> int:
+        return await HoldBook(self).expire(now)
 
     # --- internals ----------------------------------------------------------------------------
 
