@@ -114,8 +114,9 @@ class LedgerRepository:
             .on_conflict_do_nothing(index_elements=["user_id", "currency"])
         )
 
-    async def insert_system(self, code: str, currency: str) -> None:
-        """The account and its shards; nothing if a concurrent caller created it first."""
+    async def insert_system(self, code: str, currency: str, *, allow_negative: bool = True) -> None:
+        """The account (and, if it may go negative, its shards); nothing if a concurrent
+        caller created it first."""
         created = await self.session.scalar(
             insert_for(self.dialect, LedgerAccount)
             .values(
@@ -124,13 +125,13 @@ class LedgerRepository:
                 currency=currency,
                 own_balance=0,
                 entry_count=0,
-                allow_negative=True,
+                allow_negative=allow_negative,
                 created_at=utcnow(),
             )
             .on_conflict_do_nothing(index_elements=["code", "currency"])
             .returning(LedgerAccount.id)
         )
-        if created is not None:
+        if created is not None and allow_negative:
             await self.session.execute(
                 insert_for(self.dialect, LedgerAccountShard).values(
                     [

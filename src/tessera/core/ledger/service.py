@@ -177,6 +177,22 @@ class Ledger:
         transaction that will move money more than once (see the module doc, point 3)."""
         await self.repo.lock_wallets(account_ids)
 
+    async def stored_value_account(self, code: str, currency: str) -> LedgerAccount:
+        """An account named by `code` that, like a wallet, never goes negative (a prepaid
+        voucher's balance, a deposit held for someone without a wallet); created if missing.
+        Its balance changes by the same guarded statement as a wallet's."""
+        _check_currency(currency)
+        if not CODE_PATTERN.match(code):
+            raise ValueError(f"invalid account code {code!r}")
+        account = await self.repo.find_system(code, currency)
+        if account is None:
+            await self.repo.insert_system(code, currency, allow_negative=False)
+            account = await self.repo.find_system(code, currency)
+        assert account is not None
+        if account.allow_negative:
+            raise ValueError(f"{code!r} is a system account that may go negative")
+        return account
+
     async def get_account(self, account_id: str) -> LedgerAccount:
         account = await self.repo.get_account(account_id)
         if account is None:

@@ -12,16 +12,17 @@ import asyncio
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import NoReturn
+from datetime import timedelta
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.core import audit
-from tessera.core.db.base import utcnow
+from tessera.core.db.base import new_uuid, utcnow
 from tessera.core.errors import AppError, BadRequest, Conflict, NotFound, Unprocessable
+from tessera.core.kit.money import CURRENCY_EXPONENTS
+from tessera.core.ledger import InsufficientFunds, Ledger
 from tessera.modules.tokens.actor import Actor
 from tessera.modules.tokens.keyring import IssuerKey
 from tessera.modules.tokens.payments import check_payment
@@ -43,6 +44,9 @@ VOUCHER_LEN = 16
 VOUCHER_DEFAULT_LIFETIME = timedelta(days=365)
 WALLET_LEDGER_KIND = "TOKEN_PURCHASE"
 WALLET_REVENUE_ACCOUNT = "revenue:tokens"
+VOUCHER_CASH_ACCOUNT = "external"  # a voucher is paid for in cash, outside the ledger
+VOUCHER_SOLD_KIND = "VOUCHER_SOLD"
+VOUCHER_REDEEMED_KIND = "VOUCHER_REDEEMED"
 
 
 class InvalidBlindedToken(AppError):
@@ -141,9 +145,6 @@ class IssuanceService:
         return ReceiptOut(receipt_id=receipt_id, tokens_allowed=payment.tokens_allowed)
 
     async def _charge_wallet(self, user_id: str, amount_cents: int, receipt_id: str) -> None:
-        # Imported here: the ledger is a core part, and only this provider needs it.
-        from tessera.core.ledger import Ledger
-
         await Ledger(self.session).charge_user(
             user_id,
             amount_cents,
@@ -243,8 +244,10 @@ class IssuanceService:
     # --- vouchers -------------------------------------------------------------------------------
 
     async def create_voucher(self, actor: Actor, body: CreateVoucherIn) -> VoucherCreatedOut:
+        """Sell a voucher: its balance is a new ledger account, funded from `external` (the
+        cash taken at the counter)."""
         currency = (body.currency or self.config.currency).upper()
-        if currency != self.config.currency:
+        if currency not in CURRENCY_EXPONENTS or currency != self.config.currency:
             raise Unprocessable(
                 f"vouchers are sold in {self.config.currency}", code="unsupported_currency"
             )
@@ -253,11 +256,26 @@ class IssuanceService:
         if expires_at <= now:
             raise Unprocessable("expires_at must be in the future", code="invalid_expiry")
         code = new_voucher_code()
+        voucher_id = new_uuid()
+        ledger = Ledger(self.session)
+        account = await ledger.stored_value_account(f"voucher:{voucher_id}", currency)
+        external = await ledger.system_account(VOUCHER_CASH_ACCOUNT, currency)
+        await ledger.transfer(
+            debit_account_id=external.id,
+            credit_account_id=account.id,
+            amount=body.balance_cents,
+            kind=VOUCHER_SOLD_KIND,
+            reference=voucher_id,
+            metadata={"module": "tokens", "voucher_id": voucher_id},
+            created_by=actor.user_id,
+            actor_type="user" if actor.user_id else "system",
+        )
         voucher = await self.repo.insert_voucher(
+            id=voucher_id,
             code_hash=voucher_code_hash(code.replace("-", "")),
             currency=currency,
             original_cents=body.balance_cents,
-            balance_cents=body.balance_cents,
+            ledger_account_id=account.id,
             expires_at=expires_at,
             created_by=actor.owner,
         )
@@ -296,12 +314,9 @@ class IssuanceService:
             raise Unprocessable(
                 f"amount_cents must be {price} for {len(blinded)} token(s)", code="invalid_amount"
             )
-        code_hash = voucher_code_hash(normalised)
-        now = utcnow()
-        debited = await self.repo.debit_voucher(code_hash, amount_cents, self.config.currency, now)
-        if debited is None:
-            await self._explain_voucher_refusal(code_hash, now)
-        voucher_id, remaining = debited
+        voucher_id, remaining = await self._spend_voucher(
+            voucher_code_hash(normalised), amount_cents
+        )
         signatures = await self._sign(key, blinded)
         await self.repo.add_issuance(
             key_id=key.key_id_hex,
@@ -321,7 +336,9 @@ class IssuanceService:
         )
         return SignedBatch(signatures, key, remaining), remaining
 
-    async def _explain_voucher_refusal(self, code_hash: str, now: datetime) -> NoReturn:
+    async def _spend_voucher(self, code_hash: str, amount_cents: int) -> tuple[str, int]:
+        """Pay from a live voucher into the module's revenue, as one ledger movement (the
+        ledger's guarded update: parallel spends stop exactly at zero). (id, remaining)."""
         voucher = await self.repo.voucher_by_hash(code_hash)
         if voucher is None:
             raise VoucherNotFound()
@@ -330,12 +347,25 @@ class IssuanceService:
                 f"This voucher is in {voucher.currency}; tokens are sold in {self.config.currency}",
                 code="voucher_currency_mismatch",
             )
-        if voucher.expires_at is not None and voucher.expires_at <= now:
+        if voucher.expires_at is not None and voucher.expires_at <= utcnow():
             raise BadRequest("This voucher has expired", code="voucher_expired")
-        raise BadRequest(
-            f"Insufficient voucher balance ({voucher.balance_cents} cents left)",
-            code="insufficient_balance",
-        )
+        ledger = Ledger(self.session)
+        revenue = await ledger.system_account(WALLET_REVENUE_ACCOUNT, voucher.currency)
+        try:
+            txn = await ledger.transfer(
+                debit_account_id=voucher.ledger_account_id,
+                credit_account_id=revenue.id,
+                amount=amount_cents,
+                kind=VOUCHER_REDEEMED_KIND,
+                reference=voucher.id,
+                metadata={"module": "tokens", "voucher_id": voucher.id},
+            )
+        except InsufficientFunds:
+            left = await ledger.balance(voucher.ledger_account_id)
+            raise BadRequest(
+                f"Insufficient voucher balance ({left} cents left)", code="insufficient_balance"
+            ) from None
+        return voucher.id, txn.entries[0].balance_after
 
     async def voucher_balance(self, voucher_code: str) -> VoucherBalanceOut:
         normalised = normalise_voucher_code(voucher_code)
@@ -345,7 +375,7 @@ class IssuanceService:
         if voucher is None:
             raise VoucherNotFound()
         return VoucherBalanceOut(
-            balance=voucher.balance_cents,
+            balance=await Ledger(self.session).balance(voucher.ledger_account_id),
             original_amount=voucher.original_cents,
             currency=voucher.currency,
             created_at=voucher.created_at,

@@ -65,15 +65,17 @@ class Receipt(UUIDPrimaryKey, TimestampMixin, Base):
 
 
 class Voucher(UUIDPrimaryKey, TimestampMixin, Base):
+    """A prepaid voucher. Its balance is the ledger account `ledger_account_id` (never
+    negative, covered by `tessera ledger check`); spending it is a ledger movement."""
+
     __tablename__ = "tokens_vouchers"
-    __table_args__ = (
-        CheckConstraint("balance_cents >= 0 AND balance_cents <= original_cents", name="balance"),
-    )
 
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
     currency: Mapped[str] = mapped_column(String(3))
     original_cents: Mapped[int] = mapped_column(BigInteger)
-    balance_cents: Mapped[int] = mapped_column(BigInteger)
+    ledger_account_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("ledger_accounts.id"), unique=True
+    )
     expires_at: Mapped[datetime | None] = mapped_column()
     created_by: Mapped[str] = mapped_column(String(80))
 

@@ -4,7 +4,7 @@ The statements that carry the module's guarantees are single conditional writes,
 on PostgreSQL (READ COMMITTED, any number of replicas) and on SQLite alike:
 
 - mint:    UPDATE receipts SET minted = minted + n WHERE minted + n <= allowed RETURNING …
-- voucher: UPDATE vouchers SET balance = balance - a WHERE balance >= a AND not expired RETURNING …
+- voucher: a ledger movement from the voucher's account (the ledger's guarded UPDATE)
 - spend:   INSERT INTO spent VALUES … ON CONFLICT DO NOTHING RETURNING … (revoked keys left out)
 """
 
@@ -18,7 +18,6 @@ from typing import Any, Literal
 from sqlalchemy import (
     delete,
     func,
-    or_,
     select,
     update,
 )
@@ -147,31 +146,13 @@ class TokensRepository:
     # --- vouchers -------------------------------------------------------------------------------
 
     async def insert_voucher(self, **values: Any) -> Voucher:
-        voucher = Voucher(id=new_uuid(), **values)
+        voucher = Voucher(**({"id": new_uuid()} | values))
         self.session.add(voucher)
         await self.session.flush()
         return voucher
 
     async def voucher_by_hash(self, code_hash: str) -> Voucher | None:
         return await self.session.scalar(select(Voucher).where(Voucher.code_hash == code_hash))
-
-    async def debit_voucher(
-        self, code_hash: str, amount: int, currency: str, now: datetime
-    ) -> tuple[str, int] | None:
-        """Atomically take `amount` from a live voucher: (voucher id, remaining) or None."""
-        stmt = (
-            update(Voucher)
-            .where(
-                Voucher.code_hash == code_hash,
-                Voucher.currency == currency,
-                Voucher.balance_cents >= amount,
-                or_(Voucher.expires_at.is_(None), Voucher.expires_at > now),
-            )
-            .values(balance_cents=Voucher.balance_cents - amount)
-            .returning(Voucher.id, Voucher.balance_cents)
-        )
-        row = (await self.session.execute(stmt)).first()
-        return (row[0], int(row[1])) if row else None
 
     # --- spending -------------------------------------------------------------------------------
 
