@@ -33,7 +33,7 @@ from sqlalchemy.orm import Mapped, column_property, declared_attr, mapped_column
 
 from tessera.core.db.base import Base, UUIDPrimaryKey, utcnow
 
-SYSTEM_SHARDS = 16  # shard rows per system account: more than the connections that wait at once
+SYSTEM_SHARDS = 64  # shard rows per system account: more than the movements in flight at once
 
 
 class LedgerAccountShard(Base):

@@ -307,9 +307,9 @@ class LedgerRepository:
 
     # --- transactions and entries -------------------------------------------------------------
 
-    async def add_transaction(self, txn: LedgerTransaction) -> None:
+    def stage_transaction(self, txn: LedgerTransaction) -> None:
+        """Inserted at the next flush (the movement's audit row flushes it)."""
         self.session.add(txn)
-        await self.session.flush()
 
     async def add_entries(self, entries: Sequence[LedgerEntry]) -> None:
         self.session.add_all(entries)

