@@ -33,7 +33,7 @@ async def run_worker(settings: Settings) -> None:
     scheduler = build_scheduler(runtime)
     log.info("worker_started", jobs=sorted(scheduler.jobs))
     loops: list[asyncio.Task[None]] = [
-        asyncio.create_task(loop(runtime)) for part in parts for loop in part.loops
+        asyncio.create_task(loop(runtime)) for part in runtime.parts for loop in part.loops
     ]
     try:
         await scheduler.run_forever(settings.scheduler_tick_seconds)
