@@ -3,8 +3,8 @@ parallel, on SQLite and (when reachable) PostgreSQL.
 
     .venv/bin/python bench/bench_ledger_transfers.py [--transfers 1000] [--concurrency 50]
 
-Each movement is one transaction: the ledger lock, two guarded balance updates, two entries,
-one audit row and the commit. SQLite runs in a temporary file; PostgreSQL in a scratch
+Each movement is one transaction: the transaction and audit rows, two guarded balance updates,
+two entries and the commit. SQLite runs in a temporary file; PostgreSQL in a scratch
 database created and dropped here (`TESSERA_BENCH_PG_URL`, default the local server).
 Figures go to `bench/results/bench_ledger_transfers.json`.
 """
