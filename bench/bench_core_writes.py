@@ -10,6 +10,7 @@ PostgreSQL + Redis on this machine (TESSERA_BENCH_PG_URL, TESSERA_BENCH_REDIS_UR
 3. the audit merge delay of the rows the 2-worker run wrote (append → signed tree head);
 4. in process, through the `Ledger`: wallet-to-wallet transfers against deposits, and
    audited deposits with the sequencer running against the same deposits with no audit row;
+   (and, during the 2-worker runs, what the server's connections wait on: pg_stat_activity);
 5. `GET /auth/me` p99 while 200 logins hash (production argon2id, the default pool), against
    its p99 at rest, and how many answers were 503.
 
@@ -222,6 +223,35 @@ async def merge_delays(db: Database, since: float) -> dict[str, float]:
     }
 
 
+async def sample_waits(database_url: str, stop: asyncio.Event) -> dict[str, float]:
+    """What the server's connections do during a run, sampled every 50 ms from
+    pg_stat_activity: running, waiting on a lock (row or advisory), or idle in a transaction
+    (waiting for the application: CPU, or the next statement)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    counts = {"active": 0, "lock_wait": 0, "idle_in_transaction": 0}
+    samples = 0
+    try:
+        while not stop.is_set():
+            rows = await conn.fetch(
+                "SELECT state, wait_event_type FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            for row in rows:
+                if row["wait_event_type"] == "Lock":
+                    counts["lock_wait"] += 1
+                elif row["state"] == "active":
+                    counts["active"] += 1
+                elif row["state"] == "idle in transaction":
+                    counts["idle_in_transaction"] += 1
+            samples += 1
+            await asyncio.sleep(0.05)
+    finally:
+        await conn.close()
+    return {name: round(total / max(samples, 1), 2) for name, total in counts.items()}
+
+
 # --- in process ----------------------------------------------------------------------------------
 
 
@@ -368,6 +398,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
+    matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text: a small, searchable file
     import matplotlib.pyplot as plt
 
     rows = [(r["case"], r["ratio"], r["target"]) for r in results["table"] if r["ratio"] >= 0]
@@ -407,10 +438,18 @@ async def main(seconds: int, wallets: int) -> dict[str, Any]:
                 one_worker = await asyncio.to_thread(wrk, base, tokens, seconds, False, tmp)
             with uvicorn(env, 2) as base:
                 started = time.time()
+                stop = asyncio.Event()
+                sampler = asyncio.create_task(sample_waits(url, stop))
                 two_workers = await asyncio.to_thread(wrk, base, tokens, seconds, False, tmp)
+                stop.set()
+                waits = await sampler
                 await asyncio.sleep(settings.audit_max_merge_delay_seconds)
                 delays = await merge_delays(db, started)
+                stop = asyncio.Event()
+                sampler = asyncio.create_task(sample_waits(url, stop))
                 hot = await asyncio.to_thread(wrk, base, tokens, seconds, True, tmp)
+                stop.set()
+                hot_waits = await sampler
             await db.dispose()
             service = await in_process(url, min(wallets, 200), seconds)
             me = await me_during_logins(url, tmp)
@@ -421,6 +460,8 @@ async def main(seconds: int, wallets: int) -> dict[str, Any]:
         "deposits_1_worker": one_worker,
         "deposits_2_workers": two_workers,
         "deposits_hot_2_workers": hot,
+        "connections_spread_2_workers": waits,
+        "connections_hot_2_workers": hot_waits,
         "merge_delay": delays,
         "in_process": service,
         "auth_me_during_logins": me,
@@ -472,9 +513,13 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Core write paths against pgbench")
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--wallets", type=int, default=1000)
+    parser.add_argument("--chart-only", action="store_true", help="redraw the saved figures")
     args = parser.parse_args()
-    figures = asyncio.run(main(args.seconds, args.wallets))
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.chart_only:
+        chart(json.loads((RESULTS / "core_writes.json").read_text()), RESULTS / "core_writes.svg")
+        raise SystemExit(0)
+    figures = asyncio.run(main(args.seconds, args.wallets))
     (RESULTS / "core_writes.json").write_text(json.dumps(figures, indent=2) + "\n")
     chart(figures, RESULTS / "core_writes.svg")
     print(json.dumps(figures, indent=2))

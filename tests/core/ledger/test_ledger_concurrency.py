@@ -240,11 +240,14 @@ async def test_a_deadlock_the_caller_provokes_is_retried_inside_the_service(
     ledger_db: Database,
 ) -> None:
     """The safety net: a caller that locked a wallet row itself, then moves money while
-    another movement waits for that row, forms a cycle with the ledger's lock. PostgreSQL
-    aborts one side; the ledger rolls back its savepoint, retries, and both complete."""
+    another movement that already holds a wallet it needs waits for that row, forms a cycle.
+    PostgreSQL aborts one side; the ledger rolls back its savepoint, retries, and both
+    complete."""
     _, a = await funded_wallet(ledger_db, 100)
     _, b = await funded_wallet(ledger_db, 100)
     _, c = await funded_wallet(ledger_db, 100)
+    if c > b:  # wallets lock in ascending id order: the movement c → b then holds c, waits on b
+        b, c = c, b
     retries_before = sum(sample.value for sample in RETRIES.collect()[0].samples)
     holding_b = asyncio.Event()
 
@@ -254,7 +257,7 @@ async def test_a_deadlock_the_caller_provokes_is_retried_inside_the_service(
                 text("SELECT id FROM ledger_accounts WHERE id = :id FOR UPDATE"), {"id": b}
             )
             holding_b.set()
-            await asyncio.sleep(0.5)  # let the other movement take the ledger lock, wait on b
+            await asyncio.sleep(0.5)  # let the other movement lock c and wait on b
             await Ledger(session).transfer(
                 debit_account_id=a, credit_account_id=c, amount=10, kind="TRANSFER"
             )
