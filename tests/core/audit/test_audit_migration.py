@@ -11,18 +11,25 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 import sqlalchemy as sa
+from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tessera.core.config import Settings
 from tessera.core.db.base import JSONType, UTCDateTime
 from tessera.core.db.engine import Database
-from tessera.core.db.migrate import downgrade, upgrade
+from tessera.core.db.migrate import alembic_config, downgrade, upgrade
 from tests.conftest import settings_env
 from tests.helpers.audit import sequence_and_verify
 from tests.helpers.cli import run_tessera
 
 from .test_audit_log import rows_by_index
 
+# The revision just before the Merkle log, wherever the history places it.
+BEFORE_MERKLE = str(
+    ScriptDirectory.from_config(alembic_config("sqlite+aiosqlite:///unused.db"))
+    .get_revision("0013_audit_merkle")
+    .down_revision
+)
 CHAIN_FIELDS = [
     "seq",
     "id",
@@ -90,7 +97,7 @@ async def insert_legacy(database_url: str, rows: list[dict[str, object]]) -> Non
 async def test_the_old_chain_is_checked_once_and_becomes_the_first_leaves(
     database_url: str,
 ) -> None:
-    await asyncio.to_thread(downgrade, database_url, "0005")
+    await asyncio.to_thread(downgrade, database_url, BEFORE_MERKLE)
     legacy = chained_rows(5)
     await insert_legacy(database_url, legacy)
     await asyncio.to_thread(upgrade, database_url)
@@ -103,7 +110,7 @@ async def test_the_old_chain_is_checked_once_and_becomes_the_first_leaves(
 
 
 async def test_a_broken_chain_stops_the_upgrade_and_names_the_row(database_url: str) -> None:
-    await asyncio.to_thread(downgrade, database_url, "0005")
+    await asyncio.to_thread(downgrade, database_url, BEFORE_MERKLE)
     legacy = chained_rows(4)
     legacy[2]["details"] = {"n": 999}  # edited after it was chained
     await insert_legacy(database_url, legacy)
