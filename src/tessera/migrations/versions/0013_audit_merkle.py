@@ -6,7 +6,7 @@ broken) and its rows become the first leaves of the tree, in chain order. The se
 the first tree head once `tessera bootstrap` has created the signing key.
 
 Revision ID: 0013_audit_merkle
-Revises: 0011_riskscan
+Revises: 0013_identity_browser
 Create Date: 2026-12-01 08:30:00.000000
 """
 
@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql
 import tessera.core.db.base
 
 revision: str = "0013_audit_merkle"
-down_revision: str | None = "0011_riskscan"
+down_revision: str | None = "0013_identity_browser"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
