@@ -27,7 +27,7 @@ from .test_audit_log import rows_by_index
 # The revision just before the Merkle log, wherever the history places it.
 BEFORE_MERKLE = str(
     ScriptDirectory.from_config(alembic_config("sqlite+aiosqlite:///unused.db"))
-    .get_revision("0013_audit_merkle")
+    .get_revision("0010_audit_merkle")
     .down_revision
 )
 CHAIN_FIELDS = [

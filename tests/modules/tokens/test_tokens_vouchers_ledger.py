@@ -75,7 +75,7 @@ async def test_a_currency_the_ledger_does_not_know_is_refused(
 
 
 async def test_vouchers_sold_before_the_upgrade_move_into_the_ledger(database_url: str) -> None:
-    await asyncio.to_thread(downgrade, database_url, "0015_ledger_holds")
+    await asyncio.to_thread(downgrade, database_url, "0012_ledger_holds")
     engine = create_async_engine(database_url)
     async with engine.begin() as conn:
         await conn.execute(

@@ -1,7 +1,7 @@
 """identity for browsers: e-mail verification tokens, TOTP two-factor and its backup codes
 
-Revision ID: 0013_identity_browser
-Revises: 0010_copytrading
+Revision ID: 0009_identity_browser
+Revises: 0008_copytrading
 Create Date: 2026-12-01 08:40:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import tessera.core.db.base
 
-revision: str = "0013_identity_browser"
-down_revision: str | None = "0010_copytrading"
+revision: str = "0009_identity_browser"
+down_revision: str | None = "0008_copytrading"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -5,8 +5,8 @@ The existing hash chain is checked once here (the upgrade stops, naming the row,
 broken) and its rows become the first leaves of the tree, in chain order. The sequencer signs
 the first tree head once `tessera bootstrap` has created the signing key.
 
-Revision ID: 0013_audit_merkle
-Revises: 0013_identity_browser
+Revision ID: 0010_audit_merkle
+Revises: 0009_identity_browser
 Create Date: 2026-12-01 08:30:00.000000
 """
 
@@ -22,8 +22,8 @@ from sqlalchemy.dialects import postgresql
 
 import tessera.core.db.base
 
-revision: str = "0013_audit_merkle"
-down_revision: str | None = "0013_identity_browser"
+revision: str = "0010_audit_merkle"
+down_revision: str | None = "0009_identity_browser"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

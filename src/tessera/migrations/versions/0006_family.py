@@ -1,7 +1,7 @@
 """family: households, members, invitations, tasks, privileges, rules, violations,
 contracts, reward days, excused days and calendar feeds
 
-Revision ID: 0012_family
+Revision ID: 0006_family
 Revises: 0005
 Create Date: 2026-12-01 08:18:15
 """
@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql
 
 import tessera.core.db.base
 
-revision: str = "0012_family"
+revision: str = "0006_family"
 down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

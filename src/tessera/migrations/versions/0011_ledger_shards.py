@@ -4,8 +4,8 @@ Each system account gets SYSTEM_SHARDS shard rows; its balance and entry count m
 0 (its existing entries are shard 0's), and its own row keeps 0 from now on. Entries are
 numbered per (account, shard).
 
-Revision ID: 0014_ledger_shards
-Revises: 0013_audit_merkle
+Revision ID: 0011_ledger_shards
+Revises: 0010_audit_merkle
 Create Date: 2026-12-01 08:40:00.000000
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0014_ledger_shards"
-down_revision: str | None = "0013_audit_merkle"
+revision: str = "0011_ledger_shards"
+down_revision: str | None = "0010_audit_merkle"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """ledger: two-phase movements (holds) and each wallet's reserved amount
 
-Revision ID: 0015_ledger_holds
-Revises: 0014_ledger_shards
+Revision ID: 0012_ledger_holds
+Revises: 0011_ledger_shards
 Create Date: 2026-12-01 09:00:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import tessera.core.db.base
 
-revision: str = "0015_ledger_holds"
-down_revision: str | None = "0014_ledger_shards"
+revision: str = "0012_ledger_holds"
+down_revision: str | None = "0011_ledger_shards"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

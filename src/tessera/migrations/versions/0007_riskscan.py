@@ -1,7 +1,7 @@
 """riskscan: scans per user and the documents of queued scans
 
-Revision ID: 0011_riskscan
-Revises: 0012_family
+Revision ID: 0007_riskscan
+Revises: 0006_family
 Create Date: 2026-12-01 08:30:00.000000
 """
 
@@ -14,8 +14,8 @@ from sqlalchemy.dialects import postgresql
 
 import tessera.core.db.base
 
-revision: str = "0011_riskscan"
-down_revision: str | None = "0012_family"
+revision: str = "0007_riskscan"
+down_revision: str | None = "0006_family"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

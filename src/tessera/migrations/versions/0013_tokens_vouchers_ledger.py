@@ -4,8 +4,8 @@ Each existing voucher gets a never-negative ledger account `voucher:<id>`, funde
 `external` (shard 0) by one VOUCHER_SOLD transaction for its remaining balance, so its money
 is in the ledger and in `tessera ledger check`; the voucher's own balance column goes.
 
-Revision ID: 0016_tokens_vouchers_ledger
-Revises: 0015_ledger_holds
+Revision ID: 0013_tokens_vouchers_ledger
+Revises: 0012_ledger_holds
 Create Date: 2026-12-01 09:10:00.000000
 """
 
@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0016_tokens_vouchers_ledger"
-down_revision: str | None = "0015_ledger_holds"
+revision: str = "0013_tokens_vouchers_ledger"
+down_revision: str | None = "0012_ledger_holds"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-SYSTEM_SHARDS = 64  # as in 0014_ledger_shards
+SYSTEM_SHARDS = 64  # as in 0011_ledger_shards
 UTC_TYPE = sa.DateTime(timezone=True)
 
 

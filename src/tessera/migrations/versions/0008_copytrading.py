@@ -1,7 +1,7 @@
 """copytrading: masters, subscriptions, licenses, events, trust, signals, fees, results
 
-Revision ID: 0010_copytrading
-Revises: 0011_riskscan
+Revision ID: 0008_copytrading
+Revises: 0007_riskscan
 Create Date: 2026-12-01 08:18:39.166526
 """
 
@@ -13,8 +13,8 @@ from sqlalchemy.dialects import postgresql
 
 import tessera.core.db.base
 
-revision: str = "0010_copytrading"
-down_revision: str | None = "0011_riskscan"
+revision: str = "0008_copytrading"
+down_revision: str | None = "0007_riskscan"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
