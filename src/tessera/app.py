@@ -26,7 +26,6 @@ from tessera.core.middleware import (
     BodyLimitMiddleware,
     PathAliasMiddleware,
     RequestContextMiddleware,
-    SecurityHeadersMiddleware,
 )
 from tessera.core.modules import core_parts, product_modules
 from tessera.core.nul_guard import NulGuardMiddleware
@@ -123,8 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     # Inside the request id, security headers and CORS, so that a 500 carries them too.
     app.add_middleware(InternalErrorMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.uses_https)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, hsts=settings.uses_https)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

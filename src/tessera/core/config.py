@@ -95,6 +95,7 @@ class Settings(BaseSettings):
     env: Environment = Field(Environment.development, validation_alias="TESSERA_ENV")
     host: str = Field("127.0.0.1", validation_alias="TESSERA_HOST")
     port: int = Field(8000, validation_alias="TESSERA_PORT")
+    workers: int | None = Field(None, ge=1, validation_alias="TESSERA_WORKERS")
     data_dir: Path = Field(Path("./var"), validation_alias="TESSERA_DATA_DIR")
     database_url: str | None = _alias(None, "TESSERA_DATABASE_URL", "DATABASE_URL")
     db_pool_size: int = Field(10, validation_alias="TESSERA_DB_POOL_SIZE")
@@ -297,6 +298,13 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.env is Environment.production
+
+    @property
+    def worker_count(self) -> int:
+        """`TESSERA_WORKERS`, else every CPU in production and one process elsewhere."""
+        if self.workers is not None:
+            return self.workers
+        return (os.cpu_count() or 1) if self.is_production else 1
 
     @property
     def direct_deposits_enabled(self) -> bool:
