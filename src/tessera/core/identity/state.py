@@ -68,7 +68,7 @@ class IdentityState:
         return cls(
             settings=settings,
             hasher=PasswordHasher(
-                fast=settings.password_hash_fast, concurrency=settings.password_hash_concurrency
+                fast=settings.password_hash_fast, concurrency=settings.password_hash_slots
             ),
             sessions=sessions,
             api_keys=api_keys,

@@ -1,0 +1,609 @@
+"""The request path against its ceilings, in one run: `make bench` (about 8 minutes).
+
+    .venv/bin/python bench/bench_http.py [--duration 8] [--runs 3] [--only CASE ...]
+
+Everything runs on this machine, and every ratio divides two figures measured in this run,
+because the absolute figures move with whatever else the machine is doing:
+
+- ceilings: a bare FastAPI hello (bench/hello_app.py) served by `tessera.server` with the
+  same settings and worker count as Tessera; raw argon2id verifications per second with
+  Tessera's parameters on every core; `pgbench -b tpcb-like` on the same PostgreSQL;
+- Tessera on PostgreSQL + Redis with 1 and 2 workers: `GET /healthz`, `GET /auth/me` (Bearer
+  token, live-session check), `POST /auth/login`; then `/healthz` and `/auth/me` latency while
+  logins run flat out (a login storm); RSS per worker after the load; cold start to ready.
+
+Load comes from wrk, a separate process (its CPU use is recorded next to each figure). Each
+case is warmed up, then run `--runs` times; the median is the figure. Results go to
+bench/results/http.json (machine, versions, commit, every run) and bench/results/http.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import resource
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx2
+from support import PG_URL, free_port, pg_admin, pg_database_url
+
+from tessera.core.db.migrate import upgrade
+from tessera.core.identity.passwords import argon2_hasher
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).parent / "results"
+REDIS_URL = os.environ.get("TESSERA_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+SECRET = "bench-secret-key-that-is-long-enough-0123456789"
+PASSWORD = "correct-horse-battery-staple-42"
+CONNECTIONS = 32  # wrk connections for the throughput cases, as in the issue's measurements
+LOGIN_CONNECTIONS = 8
+PROBE_CONNECTIONS = 4
+WARMUP_SECONDS = 3
+
+TARGETS = {
+    "healthz_over_hello": 0.8,
+    "me_over_hello": 0.25,
+    "me_2w_over_1w": 1.5,
+    "login_over_argon2": 0.9,
+    "login_2w_over_1w": 1.0,
+}
+
+
+# --- services ----------------------------------------------------------------------------------
+
+
+def reachable(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), 1):
+            return True
+    except OSError:
+        return False
+
+
+def ensure_services() -> None:
+    """PostgreSQL and Redis as CI starts them (.ci/run), if they are not up already."""
+    if not reachable(5432) and shutil.which("pg_ctlcluster"):
+        version = sorted(os.listdir("/etc/postgresql"))[0]
+        subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"], check=False
+        )
+    if not reachable(6379) and shutil.which("redis-server"):
+        subprocess.run(
+            [
+                *("redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379"),
+                *("--save", "", "--appendonly", "no"),
+            ],
+            check=False,
+        )
+    for _ in range(30):
+        if reachable(5432) and reachable(6379):
+            return
+        time.sleep(1)
+    raise SystemExit("PostgreSQL (5432) and Redis (6379) are needed on 127.0.0.1")
+
+
+# --- servers -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen[bytes]
+    base: str
+    started_in: float
+
+    def worker_pids(self) -> list[int]:
+        """The processes that serve requests: the children if there are any, else the one."""
+        children = descendants(self.proc.pid)
+        return children or [self.proc.pid]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+def descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            children = Path(f"/proc/{pid}/task/{task}/children").read_text().split()
+        except OSError:
+            continue
+        for child in map(int, children):
+            found += [child, *descendants(child)]
+    return found
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def start(argv: list[str], env: dict[str, str], ready_path: str, port: int) -> Server:
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        argv,
+        env=env,
+        cwd=ROOT / "bench",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{argv} exited with {proc.returncode}")
+        try:
+            if httpx2.get(base + ready_path, timeout=1).status_code == 200:
+                return Server(proc, base, time.perf_counter() - started)
+        except httpx2.HTTPError:
+            time.sleep(0.02)
+    proc.kill()
+    raise RuntimeError(f"{argv} did not start")
+
+
+def tessera_env(database_url: str, data_dir: Path, redis_prefix: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "TESSERA_ENV": "test",
+        "TESSERA_DATABASE_URL": database_url,
+        "TESSERA_REDIS_URL": REDIS_URL,
+        "TESSERA_REDIS_PREFIX": redis_prefix,
+        "TESSERA_SECRET_KEY": SECRET,
+        "TESSERA_SCHEDULER": "off",
+        "TESSERA_DATA_DIR": str(data_dir),
+        "TESSERA_LOG_LEVEL": "INFO",  # the access log is part of the cost being measured
+        "TESSERA_LOGIN_ACCOUNT_LIMIT": "100000000/hour",
+        "TESSERA_LOGIN_IP_LIMIT": "100000000/hour",
+        "TESSERA_REGISTER_IP_LIMIT": "100000/hour",
+    }
+
+
+def start_tessera(env: dict[str, str], workers: int, log_to: Path) -> Server:
+    port = free_port()
+    argv = [sys.executable, "-m", "tessera", "serve", "--port", str(port)]
+    argv += ["--workers", str(workers)]
+    # The access log is written (to a file, as a log shipper would read it): its cost counts.
+    env = {**env, "TESSERA_BENCH_LOG": str(log_to)}
+    server = start(
+        ["sh", "-c", 'exec "$@" 2>>"$TESSERA_BENCH_LOG"', "sh", *argv], env, "/healthz", port
+    )
+    return server
+
+
+def start_hello(workers: int) -> Server:
+    port = free_port()
+    argv = [sys.executable, "-c", "import hello_server; hello_server.main()"]
+    env = {**os.environ, "HELLO_PORT": str(port), "HELLO_WORKERS": str(workers)}
+    return start(argv, env, "/hello", port)
+
+
+# --- load --------------------------------------------------------------------------------------
+
+
+@dataclass
+class WrkRun:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    wrk_cpu_share: float  # of one core, over the run
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(number) * _UNITS[unit]
+
+
+def wrk(
+    url: str,
+    seconds: float,
+    connections: int,
+    headers: dict[str, str] | None = None,
+    script: Path | None = None,
+) -> WrkRun:
+    argv = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{round(seconds)}s",
+        "--latency",
+        "--timeout",
+        "10s",
+    ]
+    for name, value in (headers or {}).items():
+        argv += ["-H", f"{name}: {value}"]
+    if script is not None:
+        argv += ["-s", str(script)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run([*argv, url], capture_output=True, text=True, check=True).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    errors = int(non2xx.group(1)) if non2xx else 0
+    if socket_errors:
+        errors += sum(int(n) for n in socket_errors.groups())
+    return WrkRun(rate, p50, p99, errors, round(cpu / seconds, 3))
+
+
+@dataclass
+class Case:
+    name: str
+    runs: list[WrkRun] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return statistics.median(run.requests_per_second for run in self.runs)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests_per_second": round(self.rate, 1),
+            "p99_ms_median": round(statistics.median(run.p99_ms for run in self.runs), 2),
+            "runs": [asdict(run) for run in self.runs],
+        }
+
+
+def measure(name: str, url: str, args: argparse.Namespace, **kwargs: Any) -> Case:
+    wrk(
+        url,
+        WARMUP_SECONDS,
+        kwargs.get("connections", CONNECTIONS),
+        kwargs.get("headers"),
+        kwargs.get("script"),
+    )
+    case = Case(name)
+    for _ in range(args.runs):
+        run = wrk(url, args.duration, **{"connections": CONNECTIONS, **kwargs})
+        if run.errors:
+            raise RuntimeError(f"{name}: {run.errors} errors in {run}")
+        case.runs.append(run)
+    print(f"  {name:28} {case.rate:10.1f} req/s   p99 {case.as_dict()['p99_ms_median']} ms")
+    return case
+
+
+def login_script(directory: Path, email: str) -> Path:
+    path = directory / "login.lua"
+    body = json.dumps({"email": email, "password": PASSWORD})
+    path.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = {json.dumps(body)}\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+    )
+    return path
+
+
+# --- ceilings ----------------------------------------------------------------------------------
+
+
+def argon2_rate(seconds: float) -> float:
+    """argon2id verifications per second with Tessera's parameters, one thread per core."""
+    hasher = argon2_hasher(fast=False)
+    hashed = hasher.hash(PASSWORD)
+    threads = os.cpu_count() or 1
+    deadline = time.perf_counter() + seconds
+
+    def loop() -> int:
+        count = 0
+        while time.perf_counter() < deadline:
+            hasher.verify(PASSWORD, hashed)
+            count += 1
+        return count
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        total = sum(pool.map(lambda _: loop(), range(threads)))
+    return total / (time.perf_counter() - started)
+
+
+def pgbench_tps(seconds: float) -> float:
+    parsed = urlparse(PG_URL)
+    name = f"bench_pgbench_{secrets.token_hex(4)}"
+    conn = ["-h", parsed.hostname or "127.0.0.1", "-p", str(parsed.port or 5432)]
+    conn += ["-U", parsed.username or "postgres"]
+    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        subprocess.run(
+            ["pgbench", *conn, "-i", "-q", "-s", "1", name], check=True, capture_output=True
+        )
+        out = subprocess.run(
+            [
+                "pgbench",
+                *conn,
+                "-b",
+                "tpcb-like",
+                "-c",
+                "8",
+                "-j",
+                "2",
+                "-T",
+                str(int(seconds)),
+                name,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    finally:
+        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    return float(re.search(r"tps = ([\d.]+)", out).group(1))  # type: ignore[union-attr]
+
+
+# --- the run -----------------------------------------------------------------------------------
+
+
+def bearer_token(base: str, email: str) -> str:
+    with httpx2.Client(base_url=base, timeout=30) as http:
+        r = http.post("/auth/register", json={"email": email, "password": PASSWORD})
+        assert r.status_code in (201, 400), r.text
+        r = http.post("/auth/login", json={"email": email, "password": PASSWORD})
+        r.raise_for_status()
+        token: str = r.json()["access_token"]
+        assert http.get("/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        return token
+
+
+def login_storm(base: str, token: str, script: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """/healthz and /auth/me latency (a few connections each) while logins run flat out."""
+    seconds = args.duration + 2
+    storm = subprocess.Popen(
+        [
+            "wrk",
+            "-t1",
+            f"-c{LOGIN_CONNECTIONS}",
+            f"-d{round(seconds)}s",
+            "-s",
+            str(script),
+            base + "/auth/login",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(1)
+        with ThreadPoolExecutor(2) as pool:
+            health = pool.submit(wrk, base + "/healthz", args.duration, PROBE_CONNECTIONS)
+            me = pool.submit(
+                wrk,
+                base + "/auth/me",
+                args.duration,
+                PROBE_CONNECTIONS,
+                {"Authorization": f"Bearer {token}"},
+            )
+            figures = {"healthz": asdict(health.result()), "auth_me": asdict(me.result())}
+    finally:
+        storm.wait()
+    print(
+        f"  storm p99: healthz {figures['healthz']['p99_ms']} ms, "
+        f"me {figures['auth_me']['p99_ms']} ms"
+    )
+    return figures
+
+
+def run_tessera(workers: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    name = f"bench_http_{secrets.token_hex(4)}"
+    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
+    url = pg_database_url(name)
+    try:
+        upgrade(url, "head")
+        env = tessera_env(url, work, f"bench-{secrets.token_hex(4)}")
+        server = start_tessera(env, workers, work / f"tessera-{workers}w.log")
+        try:
+            print(f"tessera, {workers} worker(s): ready in {server.started_in:.2f} s")
+            email = f"bench-{secrets.token_hex(4)}@example.com"
+            token = bearer_token(server.base, email)
+            auth = {"Authorization": f"Bearer {token}"}
+            script = login_script(work, email)
+            cases: dict[str, Any] = {}
+            if "healthz" in args.only:
+                cases["healthz"] = measure("GET /healthz", server.base + "/healthz", args)
+            if "me" in args.only:
+                cases["auth_me"] = measure(
+                    "GET /auth/me", server.base + "/auth/me", args, headers=auth
+                )
+            if "login" in args.only:
+                cases["login"] = measure(
+                    "POST /auth/login",
+                    server.base + "/auth/login",
+                    args,
+                    connections=LOGIN_CONNECTIONS,
+                    script=script,
+                )
+            figures: dict[str, Any] = {key: case.as_dict() for key, case in cases.items()}
+            if "storm" in args.only:
+                figures["login_storm"] = login_storm(server.base, token, script, args)
+            rss = [rss_mib(pid) for pid in server.worker_pids()]
+            figures["rss_mib_per_worker"] = [round(value, 1) for value in rss]
+            figures["cold_start_seconds"] = round(server.started_in, 2)
+            return figures
+        finally:
+            server.stop()
+    finally:
+        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def run_hello(workers: int, args: argparse.Namespace) -> dict[str, Any]:
+    server = start_hello(workers)
+    try:
+        return measure(f"hello, {workers} worker(s)", server.base + "/hello", args).as_dict()
+    finally:
+        server.stop()
+
+
+def versions() -> dict[str, str]:
+    names = [
+        "fastapi",
+        "starlette",
+        "pydantic",
+        "sqlalchemy",
+        "asyncpg",
+        "redis",
+        "granian",
+        "uvicorn",
+    ]
+    found = {name: metadata.version(name) for name in names}
+    found["python"] = platform.python_version()
+    found["wrk"] = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[
+        0
+    ]
+    found["pgbench"] = subprocess.run(
+        ["pgbench", "--version"], capture_output=True, text=True
+    ).stdout.strip()
+    return found
+
+
+def commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True
+    )
+    return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def ratios(figures: dict[str, Any]) -> dict[str, float]:
+    def rate(workers: int, case: str) -> float:
+        return float(figures[f"tessera_{workers}w"][case]["requests_per_second"])
+
+    def hello(workers: int) -> float:
+        return float(figures["ceilings"][f"hello_{workers}w"]["requests_per_second"])
+
+    argon2 = figures["ceilings"]["argon2id_verifications_per_second"]
+    out: dict[str, float] = {}
+    for w in (1, 2):
+        out[f"healthz_over_hello_{w}w"] = rate(w, "healthz") / hello(w)
+        out[f"me_over_hello_{w}w"] = rate(w, "auth_me") / hello(w)
+        out[f"login_over_argon2_{w}w"] = rate(w, "login") / argon2
+    out["me_2w_over_1w"] = rate(2, "auth_me") / rate(1, "auth_me")
+    out["login_2w_over_1w"] = rate(2, "login") / rate(1, "login")
+    return {key: round(value, 3) for key, value in out.items()}
+
+
+def chart(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    values = result["ratios"]
+    targets = {
+        key: next((t for name, t in TARGETS.items() if key.startswith(name)), None)
+        for key in values
+    }
+    labels = list(values)
+    fig, ax = plt.subplots(figsize=(10, 4.8))
+    colours = [
+        "#2e7d32" if targets[k] is None or values[k] >= targets[k] else "#c62828" for k in labels
+    ]
+    ax.barh(labels, [values[k] for k in labels], color=colours)
+    for i, key in enumerate(labels):
+        target = targets[key]
+        if target is not None:
+            ax.plot([target, target], [i - 0.4, i + 0.4], color="black", linewidth=2)
+        ax.text(values[key], i, f" {values[key]:.2f}", va="center")
+    ax.invert_yaxis()
+    ax.set_xlabel("ratio (same run); black tick = target")
+    ax.set_title(f"Tessera request path, {result['machine']['cpus']} CPUs, {result['measured_at']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds per run")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        default=["hello", "argon2", "pgbench", "healthz", "me", "login", "storm"],
+    )
+    parser.add_argument("--output", default="http", help="file name under bench/results/")
+    args = parser.parse_args()
+    ensure_services()
+    began = time.perf_counter()
+    result: dict[str, Any] = {
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "commit": commit(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "load_average_at_start": os.getloadavg(),
+        },
+        "versions": versions(),
+        "settings": {
+            "duration_s": args.duration,
+            "runs": args.runs,
+            "warmup_s": WARMUP_SECONDS,
+            "connections": CONNECTIONS,
+            "login_connections": LOGIN_CONNECTIONS,
+        },
+        "ceilings": {},
+    }
+    ceilings = result["ceilings"]
+    if "argon2" in args.only:
+        ceilings["argon2id_verifications_per_second"] = round(argon2_rate(args.duration), 1)
+        print(f"  argon2id raw verifications/s: {ceilings['argon2id_verifications_per_second']}")
+    if "pgbench" in args.only:
+        ceilings["pgbench_tpcb_tps"] = round(pgbench_tps(args.duration), 1)
+        print(f"  pgbench tpcb-like tps: {ceilings['pgbench_tpcb_tps']}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for workers in args.workers:
+            if "hello" in args.only:
+                ceilings[f"hello_{workers}w"] = run_hello(workers, args)
+            result[f"tessera_{workers}w"] = run_tessera(workers, args, Path(tmp))
+    try:
+        result["ratios"] = ratios(result)
+    except KeyError:
+        result["ratios"] = {}
+    result["targets"] = TARGETS
+    result["wall_seconds"] = round(time.perf_counter() - began, 1)
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{args.output}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    if result["ratios"]:
+        chart(result, RESULTS / f"{args.output}.png")
+        for key, value in result["ratios"].items():
+            print(f"  {key:28} {value:.3f}")
+    print(f"saved to bench/results/{out.name} in {result['wall_seconds']} s")
+
+
+if __name__ == "__main__":
+    main()
