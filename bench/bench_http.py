@@ -218,11 +218,11 @@ class WrkRun:
     wrk_cpu_share: float  # of one core, over the run
 
 
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
 
 
 def _ms(text: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text).groups()  # type: ignore[union-attr]
     return float(number) * _UNITS[unit]
 
 
@@ -264,6 +264,17 @@ def wrk(
 
 
 @dataclass
+class Load:
+    url: str
+    connections: int = CONNECTIONS
+    headers: dict[str, str] | None = None
+    script: Path | None = None
+
+    def run(self, seconds: float) -> WrkRun:
+        return wrk(self.url, seconds, self.connections, self.headers, self.script)
+
+
+@dataclass
 class Case:
     name: str
     runs: list[WrkRun] = field(default_factory=list)
@@ -278,24 +289,6 @@ class Case:
             "p99_ms_median": round(statistics.median(run.p99_ms for run in self.runs), 2),
             "runs": [asdict(run) for run in self.runs],
         }
-
-
-def measure(name: str, url: str, args: argparse.Namespace, **kwargs: Any) -> Case:
-    wrk(
-        url,
-        WARMUP_SECONDS,
-        kwargs.get("connections", CONNECTIONS),
-        kwargs.get("headers"),
-        kwargs.get("script"),
-    )
-    case = Case(name)
-    for _ in range(args.runs):
-        run = wrk(url, args.duration, **{"connections": CONNECTIONS, **kwargs})
-        if run.errors:
-            raise RuntimeError(f"{name}: {run.errors} errors in {run}")
-        case.runs.append(run)
-    print(f"  {name:28} {case.rate:10.1f} req/s   p99 {case.as_dict()['p99_ms_median']} ms")
-    return case
 
 
 def login_script(directory: Path, email: str) -> Path:
@@ -415,38 +408,65 @@ def login_storm(base: str, token: str, script: Path, args: argparse.Namespace) -
     return figures
 
 
-def run_tessera(workers: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+def run_workers(workers: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """Every case for one worker count, round by round: in each round the ceiling and the
+    cases divided by it run back to back, so that a ratio compares figures taken within
+    seconds of each other on a machine whose load moves."""
     name = f"bench_http_{secrets.token_hex(4)}"
     asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
     url = pg_database_url(name)
+    hello = start_hello(workers)
     try:
         upgrade(url, "head")
         env = tessera_env(url, work, f"bench-{secrets.token_hex(4)}")
         server = start_tessera(env, workers, work / f"tessera-{workers}w.log")
         try:
-            print(f"tessera, {workers} worker(s): ready in {server.started_in:.2f} s")
+            print(f"{workers} worker(s): Tessera ready in {server.started_in:.2f} s")
             email = f"bench-{secrets.token_hex(4)}@example.com"
             token = bearer_token(server.base, email)
-            auth = {"Authorization": f"Bearer {token}"}
             script = login_script(work, email)
-            cases: dict[str, Any] = {}
-            if "healthz" in args.only:
-                cases["healthz"] = measure("GET /healthz", server.base + "/healthz", args)
-            if "me" in args.only:
-                cases["auth_me"] = measure(
-                    "GET /auth/me", server.base + "/auth/me", args, headers=auth
+            bearer = {"Authorization": f"Bearer {token}"}
+            cases: dict[str, Load] = {
+                "hello": Load(hello.base + "/hello"),
+                "healthz": Load(server.base + "/healthz"),
+                "auth_me": Load(server.base + "/auth/me", headers=bearer),
+                "login": Load(server.base + "/auth/login", LOGIN_CONNECTIONS, script=script),
+            }
+            for load in cases.values():  # warm-up
+                load.run(WARMUP_SECONDS)
+            runs: dict[str, Case] = {key: Case(key) for key in cases}
+            argon2: list[float] = []
+            per_round: list[dict[str, float]] = []
+            for round_ in range(args.runs):
+                for key, load in cases.items():
+                    run = load.run(args.duration)
+                    if run.errors:
+                        raise RuntimeError(f"{key}: {run.errors} errors in {run}")
+                    runs[key].runs.append(run)
+                argon2.append(argon2_rate(args.duration))
+                rate = {key: case.runs[-1].requests_per_second for key, case in runs.items()}
+                per_round.append(
+                    {
+                        "healthz_over_hello": rate["healthz"] / rate["hello"],
+                        "me_over_hello": rate["auth_me"] / rate["hello"],
+                        "login_over_argon2": rate["login"] / argon2[-1],
+                    }
                 )
-            if "login" in args.only:
-                cases["login"] = measure(
-                    "POST /auth/login",
-                    server.base + "/auth/login",
-                    args,
-                    connections=LOGIN_CONNECTIONS,
-                    script=script,
+                print(
+                    f"  round {round_ + 1}: "
+                    + ", ".join(f"{key} {value:.1f}/s" for key, value in rate.items())
+                    + f", argon2id {argon2[-1]:.1f}/s"
                 )
-            figures: dict[str, Any] = {key: case.as_dict() for key, case in cases.items()}
-            if "storm" in args.only:
-                figures["login_storm"] = login_storm(server.base, token, script, args)
+            figures: dict[str, Any] = {key: case.as_dict() for key, case in runs.items()}
+            figures["argon2id_verifications_per_second"] = {
+                "median": round(statistics.median(argon2), 1),
+                "runs": [round(value, 1) for value in argon2],
+            }
+            figures["ratios_per_round"] = per_round
+            figures["ratios"] = {
+                key: round(statistics.median(r[key] for r in per_round), 3) for key in per_round[0]
+            }
+            figures["login_storm"] = login_storm(server.base, token, script, args)
             rss = [rss_mib(pid) for pid in server.worker_pids()]
             figures["rss_mib_per_worker"] = [round(value, 1) for value in rss]
             figures["cold_start_seconds"] = round(server.started_in, 2)
@@ -454,15 +474,8 @@ def run_tessera(workers: int, args: argparse.Namespace, work: Path) -> dict[str,
         finally:
             server.stop()
     finally:
+        hello.stop()
         asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def run_hello(workers: int, args: argparse.Namespace) -> dict[str, Any]:
-    server = start_hello(workers)
-    try:
-        return measure(f"hello, {workers} worker(s)", server.base + "/hello", args).as_dict()
-    finally:
-        server.stop()
 
 
 def versions() -> dict[str, str]:
@@ -473,7 +486,6 @@ def versions() -> dict[str, str]:
         "sqlalchemy",
         "asyncpg",
         "redis",
-        "granian",
         "uvicorn",
     ]
     found = {name: metadata.version(name) for name in names}
@@ -495,22 +507,18 @@ def commit() -> str:
     return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
-def ratios(figures: dict[str, Any]) -> dict[str, float]:
-    def rate(workers: int, case: str) -> float:
-        return float(figures[f"tessera_{workers}w"][case]["requests_per_second"])
-
-    def hello(workers: int) -> float:
-        return float(figures["ceilings"][f"hello_{workers}w"]["requests_per_second"])
-
-    argon2 = figures["ceilings"]["argon2id_verifications_per_second"]
+def ratios(result: dict[str, Any]) -> dict[str, float]:
     out: dict[str, float] = {}
     for w in (1, 2):
-        out[f"healthz_over_hello_{w}w"] = rate(w, "healthz") / hello(w)
-        out[f"me_over_hello_{w}w"] = rate(w, "auth_me") / hello(w)
-        out[f"login_over_argon2_{w}w"] = rate(w, "login") / argon2
-    out["me_2w_over_1w"] = rate(2, "auth_me") / rate(1, "auth_me")
-    out["login_2w_over_1w"] = rate(2, "login") / rate(1, "login")
-    return {key: round(value, 3) for key, value in out.items()}
+        for key, value in result[f"tessera_{w}w"]["ratios"].items():
+            out[f"{key}_{w}w"] = value
+
+    def rate(workers: int, case: str) -> float:
+        return float(result[f"tessera_{workers}w"][case]["requests_per_second"])
+
+    out["me_2w_over_1w"] = round(rate(2, "auth_me") / rate(1, "auth_me"), 3)
+    out["login_2w_over_1w"] = round(rate(2, "login") / rate(1, "login"), 3)
+    return out
 
 
 def chart(result: dict[str, Any], path: Path) -> None:
@@ -549,11 +557,6 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per run")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument(
-        "--only",
-        nargs="+",
-        default=["hello", "argon2", "pgbench", "healthz", "me", "login", "storm"],
-    )
     parser.add_argument("--output", default="http", help="file name under bench/results/")
     args = parser.parse_args()
     ensure_services()
@@ -575,24 +578,14 @@ def main() -> None:
             "connections": CONNECTIONS,
             "login_connections": LOGIN_CONNECTIONS,
         },
-        "ceilings": {},
+        "ceilings": {"hello and argon2id": "per worker count, under tessera_<n>w"},
     }
-    ceilings = result["ceilings"]
-    if "argon2" in args.only:
-        ceilings["argon2id_verifications_per_second"] = round(argon2_rate(args.duration), 1)
-        print(f"  argon2id raw verifications/s: {ceilings['argon2id_verifications_per_second']}")
-    if "pgbench" in args.only:
-        ceilings["pgbench_tpcb_tps"] = round(pgbench_tps(args.duration), 1)
-        print(f"  pgbench tpcb-like tps: {ceilings['pgbench_tpcb_tps']}")
+    result["ceilings"]["pgbench_tpcb_tps"] = round(pgbench_tps(args.duration), 1)
+    print(f"pgbench -b tpcb-like: {result['ceilings']['pgbench_tpcb_tps']} tps")
     with tempfile.TemporaryDirectory() as tmp:
         for workers in args.workers:
-            if "hello" in args.only:
-                ceilings[f"hello_{workers}w"] = run_hello(workers, args)
-            result[f"tessera_{workers}w"] = run_tessera(workers, args, Path(tmp))
-    try:
-        result["ratios"] = ratios(result)
-    except KeyError:
-        result["ratios"] = {}
+            result[f"tessera_{workers}w"] = run_workers(workers, args, Path(tmp))
+    result["ratios"] = ratios(result) if set(args.workers) >= {1, 2} else {}
     result["targets"] = TARGETS
     result["wall_seconds"] = round(time.perf_counter() - began, 1)
     RESULTS.mkdir(exist_ok=True)
