@@ -110,9 +110,14 @@ class Server:
     started_in: float
 
     def worker_pids(self) -> list[int]:
-        """The processes that serve requests: the children if there are any, else the one."""
-        children = descendants(self.proc.pid)
-        return children or [self.proc.pid]
+        """The processes that serve requests: the spawned workers if any, else the one
+        (multiprocessing's resource tracker is a child too, and serves nothing)."""
+        workers = [
+            pid
+            for pid in descendants(self.proc.pid)
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        return workers or [self.proc.pid]
 
     def stop(self) -> None:
         self.proc.terminate()

@@ -100,6 +100,12 @@ def read_until_closed(sock: socket.socket, timeout: float) -> tuple[bytes, float
     return received, time.monotonic() - started
 
 
+def serving_children(pid: int) -> list[str]:
+    """The worker processes under a `tessera serve` (not multiprocessing's resource tracker)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
 def healthz(server: Server) -> int:
     return httpx2.get(f"{server.base}/healthz", timeout=5).status_code
 
@@ -230,3 +236,35 @@ def test_connections_over_the_cap_get_503(server: Server) -> None:
             sock.close()
     time.sleep(0.2)
     assert healthz(server) == 200
+
+
+def test_serve_with_two_workers_answers_from_two_processes(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    shutil.copy(sqlite_template, tmp_path / "tessera.db")
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'tessera.db'}", tmp_path)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tessera", "serve", "--port", str(port), "--workers", "2"],
+        env={**os.environ, **settings_env(settings)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        workers: list[str] = []
+        while time.monotonic() < deadline and len(workers) < 2:
+            try:
+                if httpx2.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    workers = serving_children(proc.pid)
+            except httpx2.HTTPError:
+                pass
+            time.sleep(0.2)
+        assert len(workers) == 2, f"worker processes: {workers}"
+        # Both workers are serving: a burst on fresh connections is answered in full.
+        answered = [httpx2.get(f"{base}/healthz", timeout=5).status_code for _ in range(20)]
+        assert answered == [200] * 20
+    finally:
+        proc.terminate()
+        proc.wait(20)
