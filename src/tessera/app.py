@@ -94,17 +94,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json" if settings.serves_docs else None,
     )
     install_error_handlers(app)
-    if settings.serves_docs:
-        install_offline_docs(app)
     generated_openapi = app.openapi
     app.openapi = lambda: document_validation_errors(generated_openapi())  # type: ignore[method-assign]
     app.include_router(health.router)
-    # FastAPI checks routes in order, a few microseconds each, so the product modules' routes
-    # (kiosks and validators, many calls a second) come before the core's auth and admin
-    # routes (people). No two parts share a method and path, so the order changes nothing else.
-    for part in [*modules, *core]:
-        for router in part.routers:
-            app.include_router(router)
+    # FastAPI checks routes in order, a few microseconds each. A router with a prefix (/auth,
+    # /admin …) is passed over with one prefix check, one without costs a check per route; so
+    # prefixed routers come first, then the product modules' (kiosks and validators, many calls
+    # a second) before the core's; the docs pages (people, now and then) last. No two parts
+    # share a method and path, so the order changes nothing else.
+    routers = [router for part in [*modules, *core] for router in part.routers]
+    for router in sorted(routers, key=lambda router: not router.prefix):
+        app.include_router(router)
+    if settings.serves_docs:
+        install_offline_docs(app)
 
     # Outermost last: CORS wraps everything so that error responses carry its headers too.
     aliases = {alias: path for part in parts for alias, path in part.path_aliases.items()}
