@@ -555,6 +555,50 @@ def chart(result: dict[str, Any], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def markdown(result: dict[str, Any]) -> str:
+    """The table for docs/performance.md."""
+    one, two = result["tessera_1w"], result["tessera_2w"]
+    r = result["ratios"]
+
+    def rate(figures: dict[str, Any], case: str) -> str:
+        return f"{figures[case]['requests_per_second']:,.0f}"
+
+    def argon(figures: dict[str, Any]) -> str:
+        return f"{figures['argon2id_verifications_per_second']['median']:,.1f}"
+
+    def storm(figures: dict[str, Any], case: str) -> str:
+        return f"{figures['login_storm'][case]['p99_ms']:.1f} ms"
+
+    rows = [
+        "| case | 1 worker | 2 workers | target |",
+        "|---|---|---|---|",
+        f"| bare FastAPI hello, req/s (ceiling) | {rate(one, 'hello')} | {rate(two, 'hello')} | |",
+        f"| `GET /healthz`, req/s | {rate(one, 'healthz')} | {rate(two, 'healthz')} | |",
+        f"| … ÷ hello (same rounds) | **{r['healthz_over_hello_1w']:.2f}** | "
+        f"**{r['healthz_over_hello_2w']:.2f}** | ≥ 0.8 |",
+        f"| `GET /auth/me`, req/s | {rate(one, 'auth_me')} | {rate(two, 'auth_me')} | |",
+        f"| … ÷ hello (same rounds) | **{r['me_over_hello_1w']:.3f}** | "
+        f"**{r['me_over_hello_2w']:.3f}** | ≥ 0.25 |",
+        f"| `/auth/me` 2 workers ÷ 1 worker | | **{r['me_2w_over_1w']:.2f}** | ≥ 1.5 |",
+        f"| raw argon2id verifications/s, every core (ceiling) | {argon(one)} | {argon(two)} | |",
+        f"| `POST /auth/login`, req/s | {rate(one, 'login')} | {rate(two, 'login')} | |",
+        f"| … ÷ raw argon2id (same rounds) | **{r['login_over_argon2_1w']:.2f}** | "
+        f"**{r['login_over_argon2_2w']:.2f}** | ≥ 0.9 |",
+        f"| login 2 workers ÷ 1 worker | | **{r['login_2w_over_1w']:.2f}** | ≥ 1 |",
+        f"| `/healthz` p99 during a login storm | {storm(one, 'healthz')} | "
+        f"{storm(two, 'healthz')} | ≤ 50 ms |",
+        f"| `/auth/me` p99 during a login storm | {storm(one, 'auth_me')} | "
+        f"{storm(two, 'auth_me')} | ≤ 50 ms |",
+        f"| RSS per worker after the load | {max(one['rss_mib_per_worker']):.0f} MiB | "
+        f"{max(two['rss_mib_per_worker']):.0f} MiB | ≤ 150 MB |",
+        f"| cold start to ready | {one['cold_start_seconds']:.1f} s | "
+        f"{two['cold_start_seconds']:.1f} s | ≤ 3 s |",
+        f"| `pgbench -b tpcb-like` (ceiling), tps | {result['ceilings']['pgbench_tpcb_tps']:,.0f} |"
+        " | |",
+    ]
+    return "\n".join(rows) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -598,6 +642,7 @@ def main() -> None:
     out.write_text(json.dumps(result, indent=2) + "\n")
     if result["ratios"]:
         chart(result, RESULTS / f"{args.output}.png")
+        (RESULTS / f"{args.output}.md").write_text(markdown(result))
         for key, value in result["ratios"].items():
             print(f"  {key:28} {value:.3f}")
     print(f"saved to bench/results/{out.name} in {result['wall_seconds']} s")

@@ -69,6 +69,7 @@ class AccessLog:
     same fields (the bound context, `level`, `logger`, `timestamp`, redaction) and written
     to the handler's stream under its lock: the same line, unbuffered, for a tenth of the cost.
     In console mode, or before logging is configured, it goes through structlog as usual.
+    A processor added to `shared` in `configure_logging` must be mirrored in `request`.
     """
 
     name = "tessera.access"
