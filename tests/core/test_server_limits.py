@@ -24,8 +24,8 @@ import pytest
 from tests.conftest import free_port, make_settings, settings_env
 
 MAX_HEADER_BYTES = 16_384
-HEADER_TIMEOUT = 1.0
-KEEP_ALIVE = 1.0
+HEADER_TIMEOUT = 2.0
+KEEP_ALIVE = 2.0
 MAX_CONNECTIONS = 4
 
 
@@ -98,6 +98,23 @@ def read_until_closed(sock: socket.socket, timeout: float) -> tuple[bytes, float
     except ConnectionResetError:
         pass
     return received, time.monotonic() - started
+
+
+def read_response(sock: socket.socket) -> bytes:
+    """One whole HTTP response with a Content-Length body (it may come in several pieces)."""
+    sock.settimeout(5)
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += sock.recv(65536)
+    head, _, body = received.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
 
 
 def serving_children(pid: int) -> list[str]:
@@ -175,7 +192,7 @@ def test_trickled_headers_are_cut_off(server: Server) -> None:
     try:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")
         sock.settimeout(0.2)
-        for _ in range(50):  # one header byte every 0.1 s: 5 s if it were allowed to go on
+        for _ in range(60):  # a header byte every 0.2 s: 12 s if it were allowed to go on
             try:
                 sock.sendall(b"x")
                 if sock.recv(1024) == b"":
@@ -188,8 +205,8 @@ def test_trickled_headers_are_cut_off(server: Server) -> None:
                 break
     finally:
         sock.close()
-    assert closed_after is not None, "the trickle was still being read after 5 s"
-    assert closed_after < HEADER_TIMEOUT + 1.5
+    assert closed_after is not None, "the trickle was still being read after 12 s"
+    assert closed_after < HEADER_TIMEOUT + 3
 
 
 def test_a_silent_connection_is_closed(server: Server) -> None:
@@ -199,21 +216,19 @@ def test_a_silent_connection_is_closed(server: Server) -> None:
     finally:
         sock.close()
     assert received == b""
-    assert HEADER_TIMEOUT * 0.8 < waited < HEADER_TIMEOUT + 1.5
+    assert HEADER_TIMEOUT * 0.8 < waited < HEADER_TIMEOUT + 3
 
 
 def test_an_idle_kept_alive_connection_is_closed(server: Server) -> None:
     sock = server.connect()
     try:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
-        sock.settimeout(5)
-        first = sock.recv(65536)
-        assert first.startswith(b"HTTP/1.1 200")
+        assert read_response(sock).startswith(b"HTTP/1.1 200")
         rest, waited = read_until_closed(sock, 10)
     finally:
         sock.close()
     assert rest == b""
-    assert waited < KEEP_ALIVE + 1.5
+    assert waited < KEEP_ALIVE + 3  # a busy machine may run the timer a little late
 
 
 def test_connections_over_the_cap_get_503(server: Server) -> None:
