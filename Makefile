@@ -48,7 +48,7 @@ fmt: install
 	$(BIN)/ruff check --fix src tests bench
 	$(BIN)/ruff format src tests bench
 
-bench: install  ## the request path against its ceilings, 1 and 2 workers (~8 min; bench/results/http.*)
+bench: install  ## the request path against its ceilings, 1 and 2 workers (~6 min; bench/results/http.*)
 	$(BIN)/python bench/bench_http.py
 
 bench-all: install  ## every benchmark under bench/ (results saved to bench/results/)

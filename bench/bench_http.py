@@ -1,6 +1,6 @@
-"""The request path against its ceilings, in one run: `make bench` (about 8 minutes).
+"""The request path against its ceilings, in one run: `make bench` (about 6 minutes).
 
-    .venv/bin/python bench/bench_http.py [--duration 8] [--runs 3] [--only CASE ...]
+    .venv/bin/python bench/bench_http.py [--duration 8] [--runs 3] [--workers 1 2] [--output http]
 
 Everything runs on this machine, and every ratio divides two figures measured in this run,
 because the absolute figures move with whatever else the machine is doing:
