@@ -99,7 +99,7 @@ class Settings(BaseSettings):
     # HTTP server limits, per worker (see tessera.server and docs/operations.md)
     max_header_bytes: int = Field(32_768, ge=1024, validation_alias="TESSERA_MAX_HEADER_BYTES")
     header_timeout_seconds: float = Field(
-        5.0, gt=0, validation_alias="TESSERA_HEADER_TIMEOUT_SECONDS"
+        10.0, gt=0, validation_alias="TESSERA_HEADER_TIMEOUT_SECONDS"
     )
     keep_alive_seconds: float = Field(5.0, gt=0, validation_alias="TESSERA_KEEP_ALIVE_SECONDS")
     max_connections: int = Field(1000, ge=1, validation_alias="TESSERA_MAX_CONNECTIONS")
