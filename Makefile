@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run test test-slow test-all lint fmt migrate bench clean
+.PHONY: install run test test-slow test-all lint fmt migrate bench bench-all clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -48,7 +48,10 @@ fmt: install
 	$(BIN)/ruff check --fix src tests bench
 	$(BIN)/ruff format src tests bench
 
-bench: install  ## benchmarks under bench/ (results saved to bench/results/)
+bench: install  ## the request path against its ceilings, 1 and 2 workers (~6 min; bench/results/http.*)
+	$(BIN)/python bench/bench_http.py
+
+bench-all: install  ## every benchmark under bench/ (results saved to bench/results/)
 	@for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:

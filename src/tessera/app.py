@@ -26,7 +26,6 @@ from tessera.core.middleware import (
     BodyLimitMiddleware,
     PathAliasMiddleware,
     RequestContextMiddleware,
-    SecurityHeadersMiddleware,
 )
 from tessera.core.modules import core_parts, product_modules
 from tessera.core.nul_guard import NulGuardMiddleware
@@ -102,17 +101,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json" if settings.serves_docs else None,
     )
     install_error_handlers(app)
-    if settings.serves_docs:
-        install_offline_docs(app)
     generated_openapi = app.openapi
     app.openapi = lambda: document_validation_errors(generated_openapi())  # type: ignore[method-assign]
     app.include_router(health.router)
-    # FastAPI checks routes in order, a few microseconds each, so the product modules' routes
-    # (kiosks and validators, many calls a second) come before the core's auth and admin
-    # routes (people). No two parts share a method and path, so the order changes nothing else.
-    for part in [*modules, *core]:
-        for router in part.routers:
-            app.include_router(router)
+    # FastAPI checks routes in order, a few microseconds each. A router with a prefix (/auth,
+    # /admin …) is passed over with one prefix check, one without costs a check per route; so
+    # prefixed routers come first, then the product modules' (kiosks and validators, many calls
+    # a second) before the core's; the docs pages (people, now and then) last. No two parts
+    # share a method and path, so the order changes nothing else.
+    routers = [router for part in [*modules, *core] for router in part.routers]
+    for router in sorted(routers, key=lambda router: not router.prefix):
+        app.include_router(router)
+    if settings.serves_docs:
+        install_offline_docs(app)
 
     # Outermost last: CORS wraps everything so that error responses carry its headers too.
     aliases = {alias: path for part in parts for alias, path in part.path_aliases.items()}
@@ -130,8 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     # Inside the request id, security headers and CORS, so that a 500 carries them too.
     app.add_middleware(InternalErrorMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.uses_https)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, hsts=settings.uses_https)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

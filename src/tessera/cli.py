@@ -50,26 +50,27 @@ def migrate(revision: str = "head") -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (TESSERA_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (TESSERA_PORT)")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Processes (TESSERA_WORKERS; default: CPUs in production, else 1)"),
+    ] = None,
     reload: bool = False,
 ) -> None:
-    """Serve the API with uvicorn."""
-    import uvicorn
+    """Serve the API."""
+    from tessera.server import serve as serve_app
 
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
     docs = f"  (docs: http://{host}:{port}/docs)" if settings.serves_docs else ""
     typer.echo(f"Tessera on http://{host}:{port}{docs}")
-    uvicorn.run(
+    serve_app(
         "tessera.app:create_app",
-        factory=True,
+        settings,
         host=host,
         port=port,
+        workers=workers or settings.worker_count,
         reload=reload,
-        log_config=None,
-        access_log=False,  # RequestContextMiddleware writes the access log, with request ids
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
     )
 
 

@@ -115,3 +115,23 @@ def test_every_process_starting_together_reads_the_same_secret(tmp_path: Path) -
     with ThreadPoolExecutor(8) as pool:
         secrets = set(pool.map(lambda _: build(data_dir=tmp_path).jwt_secret(), range(32)))
     assert len(secrets) == 1 and len(secrets.pop()) >= 32
+
+
+def test_serve_uses_every_cpu_in_production_and_one_process_elsewhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert build(env="production", secret_key="k" * 48).worker_count == 8
+    assert build(env="development").worker_count == 1
+    assert build(env="production", secret_key="k" * 48, workers=3).worker_count == 3
+
+
+def test_password_hashing_slots_are_shared_out_among_the_workers_of_a_machine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    # One process on two CPUs hashes two passwords at once; two processes one each, not four.
+    assert build(workers=1).password_hash_slots == 2
+    assert build(workers=2).password_hash_slots == 1
+    assert build(workers=4).password_hash_slots == 1  # never zero
+    assert build(workers=2, password_hash_concurrency=8).password_hash_slots == 4

@@ -95,6 +95,14 @@ class Settings(BaseSettings):
     env: Environment = Field(Environment.development, validation_alias="TESSERA_ENV")
     host: str = Field("127.0.0.1", validation_alias="TESSERA_HOST")
     port: int = Field(8000, validation_alias="TESSERA_PORT")
+    workers: int | None = Field(None, ge=1, validation_alias="TESSERA_WORKERS")
+    # HTTP server limits, per worker (see tessera.server and docs/operations.md)
+    max_header_bytes: int = Field(32_768, ge=1024, validation_alias="TESSERA_MAX_HEADER_BYTES")
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, validation_alias="TESSERA_HEADER_TIMEOUT_SECONDS"
+    )
+    keep_alive_seconds: float = Field(5.0, gt=0, validation_alias="TESSERA_KEEP_ALIVE_SECONDS")
+    max_connections: int = Field(1000, ge=1, validation_alias="TESSERA_MAX_CONNECTIONS")
     data_dir: Path = Field(Path("./var"), validation_alias="TESSERA_DATA_DIR")
     database_url: str | None = _alias(None, "TESSERA_DATABASE_URL", "DATABASE_URL")
     db_pool_size: int = Field(10, validation_alias="TESSERA_DB_POOL_SIZE")
@@ -169,8 +177,9 @@ class Settings(BaseSettings):
     password_reset_expire_minutes: int = Field(
         60, ge=1, le=60, validation_alias="TESSERA_PASSWORD_RESET_EXPIRE_MINUTES"
     )
-    password_hash_concurrency: int = Field(
-        2, ge=1, validation_alias="TESSERA_PASSWORD_HASH_CONCURRENCY"
+    # Hashes at once on the whole machine (default: one per CPU), shared out among workers.
+    password_hash_concurrency: int | None = Field(
+        None, ge=1, validation_alias="TESSERA_PASSWORD_HASH_CONCURRENCY"
     )
 
     # Identity for browsers: cookies, CSRF, e-mail verification, two-factor, OpenID Connect ---
@@ -306,6 +315,20 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.env is Environment.production
+
+    @property
+    def worker_count(self) -> int:
+        """`TESSERA_WORKERS`, else every CPU in production and one process elsewhere."""
+        if self.workers is not None:
+            return self.workers
+        return (os.cpu_count() or 1) if self.is_production else 1
+
+    @property
+    def password_hash_slots(self) -> int:
+        """Hashes one worker runs at once: the machine's share, split among the workers, so
+        that two workers on two CPUs run two hashes together, not four."""
+        machine = self.password_hash_concurrency or os.cpu_count() or 1
+        return max(1, machine // self.worker_count)
 
     @property
     def direct_deposits_enabled(self) -> bool:

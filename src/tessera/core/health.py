@@ -19,6 +19,7 @@ from pydantic import BaseModel
 import tessera
 from tessera.core.config import Settings
 from tessera.core.errors import NotFound, Unauthorized
+from tessera.core.kit.responses import model_response
 from tessera.core.metrics import metrics_endpoint
 
 READINESS_TIMEOUT_SECONDS = 2.0
@@ -48,9 +49,11 @@ async def health(request: Request) -> Health:
 
 
 @router.get("/healthz", response_model=Healthz)
-async def healthz() -> Healthz:
+async def healthz() -> Response:
     """Liveness in the shape of seed 004. No I/O: it answers while the database is down."""
-    return Healthz(status="healthy", timestamp=datetime.now(UTC), version=tessera.__version__)
+    return model_response(
+        Healthz(status="healthy", timestamp=datetime.now(UTC), version=tessera.__version__)
+    )
 
 
 @router.get("/readyz", responses={503: {"description": "A dependency is unreachable"}})

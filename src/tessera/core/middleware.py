@@ -1,35 +1,46 @@
-"""Pure-ASGI middleware: request id + access log + metrics, and security headers.
+"""Pure-ASGI middleware: request id + access log + metrics + security headers, body limit,
+path aliases.
 
 Pure ASGI (not BaseHTTPMiddleware) so that streaming, background tasks and contextvars work.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
+from collections.abc import Iterable
+from typing import Any
 
 import structlog
-from starlette.datastructures import MutableHeaders
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tessera.core.context import RequestMeta, set_current_request
 from tessera.core.errors import PayloadTooLarge, error_body
+from tessera.core.logging import access_log
 from tessera.core.metrics import HTTP_IN_FLIGHT, HTTP_LATENCY, HTTP_REQUESTS
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _UNTRACKED = frozenset({"/metrics", "/healthz", "/health", "/readyz"})
 
-access_log = structlog.get_logger("tessera.access")
-
 
 class RequestContextMiddleware:
-    """Accept or mint `X-Request-ID`, bind it to every log line, echo it, log and count."""
+    """Accept or mint `X-Request-ID`, bind it to every log line, echo it, log and count; and
+    the security headers: `nosniff` everywhere, `no-store` unless the endpoint chose its own
+    caching (tokens, balances and personal data must never sit in a shared cache).
 
-    def __init__(self, app: ASGIApp) -> None:
+    One middleware rather than two: every layer wraps `send` once more on every request, and
+    the headers are added in one pass over the response's header list.
+    """
+
+    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
         self.app = app
+        # HSTS when the service is reached over https (`TESSERA_PUBLIC_URL`).
+        self.security_headers = (
+            (*SECURITY_HEADERS, (b"strict-transport-security", HSTS)) if hsts else SECURITY_HEADERS
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -37,7 +48,7 @@ class RequestContextMiddleware:
             return
         incoming = _header(scope, b"x-request-id")
         request_id = (
-            incoming if incoming and _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+            incoming if incoming and _VALID_REQUEST_ID.match(incoming) else os.urandom(16).hex()
         )
         scope.setdefault("state", {})["request_id"] = request_id
         client = scope.get("client")
@@ -52,12 +63,16 @@ class RequestContextMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         status = 500
         started = time.perf_counter()
+        request_id_header = (b"x-request-id", request_id.encode())
+        security_headers = self.security_headers
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                message["headers"] = _edge_headers(
+                    message.get("headers", ()), request_id_header, security_headers
+                )
             await send(message)
 
         HTTP_IN_FLIGHT.inc()
@@ -70,10 +85,10 @@ class RequestContextMiddleware:
             template = getattr(route, "path", None) or "unmatched"
             method = scope["method"]
             if scope["path"] not in _UNTRACKED:
-                HTTP_REQUESTS.labels(method=method, route=template, status=str(status)).inc()
-                HTTP_LATENCY.labels(method=method, route=template).observe(elapsed)
-                access_log.info(
-                    "request",
+                requests, latency = _request_metrics(method, template, status)
+                requests.inc()
+                latency.observe(elapsed)
+                access_log.request(
                     method=method,
                     route=template,
                     status=status,
@@ -82,35 +97,53 @@ class RequestContextMiddleware:
             structlog.contextvars.clear_contextvars()
 
 
-HSTS = "max-age=31536000; includeSubDomains"
+HSTS = b"max-age=31536000; includeSubDomains"
+
+#: Added unless the endpoint set its own (header names as ASGI sends them: lower-case bytes).
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+)
 
 
-class SecurityHeadersMiddleware:
-    """`nosniff` everywhere; `no-store` unless the endpoint chose its own caching (tokens,
-    balances and personal data must never sit in a shared cache); HSTS when the service is
-    reached over https (`TESSERA_PUBLIC_URL`)."""
+def _edge_headers(
+    headers: Iterable[tuple[bytes, bytes]],
+    request_id: tuple[bytes, bytes],
+    security: tuple[tuple[bytes, bytes], ...],
+) -> list[tuple[bytes, bytes]]:
+    """The response's headers with our `X-Request-ID` (replacing any other) and the security
+    headers it does not set itself."""
+    out = []
+    present = set()
+    for name, value in headers:
+        name = name.lower()
+        if name != b"x-request-id":
+            out.append((name, value))
+            present.add(name)
+    out.append(request_id)
+    out.extend(header for header in security if header[0] not in present)
+    return out
 
-    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
-        self.app = app
-        self.hsts = hsts
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+_METRICS: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+_MAX_METRIC_SERIES = 2048
 
-        async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-                headers.setdefault("X-Frame-Options", "DENY")
-                headers.setdefault("Referrer-Policy", "no-referrer")
-                headers.setdefault("Cache-Control", "no-store")
-                if self.hsts:
-                    headers.setdefault("Strict-Transport-Security", HSTS)
-            await send(message)
 
-        await self.app(scope, receive, send_wrapper)
+def _request_metrics(method: str, template: str, status: int) -> tuple[Any, Any]:
+    """The counter and histogram children of one (method, route, status): `labels()` looks
+    them up under a lock on every call, so they are kept here once found."""
+    key = (method, template, status)
+    found = _METRICS.get(key)
+    if found is None:
+        found = (
+            HTTP_REQUESTS.labels(method=method, route=template, status=str(status)),
+            HTTP_LATENCY.labels(method=method, route=template),
+        )
+        if len(_METRICS) < _MAX_METRIC_SERIES:
+            _METRICS[key] = found
+    return found
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -145,8 +178,13 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit_for(scope["path"])
         declared = _header(scope, b"content-length")
+        if declared is None and _header(scope, b"transfer-encoding") is None:
+            # No Content-Length and no Transfer-Encoding: HTTP/1.1 says there is no body
+            # (RFC 9112 §6.3), so there is nothing to count (most GETs).
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _send_too_large(scope, receive, send)
             return

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import threading
 import time
 import uuid
 from typing import Any
@@ -13,7 +16,11 @@ from sqlalchemy import select
 
 from tessera.core.config import InsecureSettings, Settings
 from tessera.core.identity.models import User
-from tessera.core.identity.passwords import PasswordHasher, common_passwords
+from tessera.core.identity.passwords import (
+    HASH_THREAD_NICENESS,
+    PasswordHasher,
+    common_passwords,
+)
 from tests.conftest import TEST_SECRET
 from tests.core.identity.conftest import AppFactory, audit_rows
 from tests.helpers.identity import DEFAULT_PASSWORD, login, register_and_login
@@ -133,3 +140,15 @@ def test_a_mistyped_throttle_is_refused_at_start_up() -> None:
 
     with pytest.raises(ValidationError, match="login_ip_limit"):
         Settings(_env_file=None, login_ip_limit="ten per hour")  # type: ignore[call-arg]
+
+
+async def test_hashing_threads_yield_the_cpu_to_the_event_loop() -> None:
+    hasher = PasswordHasher(fast=True, concurrency=2)
+    niceness: list[int] = []
+
+    def own_niceness() -> None:
+        niceness.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+    await asyncio.get_running_loop().run_in_executor(hasher._pool, own_niceness)
+    # Threads inherit the niceness of the thread that starts them: here, this one's.
+    assert niceness == [os.getpriority(os.PRIO_PROCESS, 0) + HASH_THREAD_NICENESS]

@@ -5,7 +5,13 @@ would open transactions lazily and upgrade a read lock to a write lock mid-trans
 fails at once with "database is locked" whatever the busy timeout. So the driver's own
 transaction handling is switched off and we emit `BEGIN` ourselves: `BEGIN IMMEDIATE` for write
 sessions (the write lock is taken up front, waiting politely on the busy timeout), plain
-`BEGIN` for read sessions. On PostgreSQL both kinds are ordinary READ COMMITTED transactions.
+`BEGIN` for read sessions (one snapshot for the whole read).
+
+On PostgreSQL write sessions are ordinary READ COMMITTED transactions, and read sessions run
+each statement on its own (AUTOCOMMIT). At READ COMMITTED every statement takes a fresh
+snapshot anyway, so wrapping reads in a transaction changes nothing they see, and costs two
+round trips (BEGIN, COMMIT) per request: more than the typical read itself. A read session
+must not write (on PostgreSQL each statement would commit at once).
 
 Pooled PostgreSQL connections are checked before use only when they sat idle for more than
 IDLE_PING_SECONDS. SQLAlchemy's `pool_pre_ping` would check every checkout, which with asyncpg
@@ -63,7 +69,12 @@ class Database:
         else:
             _ping_idle_connections(self.engine)
         self._write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
-        self.read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        read_engine = (
+            self.engine
+            if self.is_sqlite
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
+        self.read_sessions = async_sessionmaker(read_engine, expire_on_commit=False)
         self.write_sessions = async_sessionmaker(self._write_engine, expire_on_commit=False)
 
     @property

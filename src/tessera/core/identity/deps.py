@@ -153,10 +153,12 @@ async def current_user(
     request: Request,
     response: Response,
     session: DbSession,
-    state: IdentityDep,
     _token: Annotated[str | None, Depends(bearer_scheme)],
 ) -> User:
     scheme, token = _split_authorization(request)
+    # The identity state straight from the app rather than as a sub-dependency (as for API
+    # keys): this runs on every signed-in request, and each dependency FastAPI solves costs.
+    state = state_of(request.app.state.runtime)
     if scheme == "bearer" and token:
         return await _user_from_bearer(request, session, state, token)
     if not scheme:  # an Authorization header, whatever it holds, means cookies are ignored

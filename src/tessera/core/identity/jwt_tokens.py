@@ -90,6 +90,38 @@ def decode_access(config: JwtConfig, token: str) -> AccessClaims:
     )
 
 
+class AccessTokenVerifier:
+    """`decode_access` that remembers the tokens it has already verified, per process.
+
+    A client sends the same access token on every request for up to its lifetime, and
+    verifying it (base64 checks, JSON, HMAC, seven claims) costs about as much as a bare
+    request. A verified token's claims cannot change: only time can make it invalid, so a
+    remembered token is checked against its `exp` again on every use, exactly as `jwt.decode`
+    would. Whether its session is still alive is a separate question, asked on every request
+    (`sessions.authenticate_access`). Tokens that fail are not remembered. Bounded: the oldest
+    entry makes room once `size` tokens are remembered.
+    """
+
+    def __init__(self, config: JwtConfig, size: int = 4096) -> None:
+        self.config = config
+        self.size = size
+        self._verified: dict[str, tuple[AccessClaims, float]] = {}
+
+    def decode(self, token: str) -> AccessClaims:
+        known = self._verified.get(token)
+        if known is not None:
+            claims, expires_at = known
+            if expires_at > time.time() - LEEWAY_SECONDS:
+                return claims
+            del self._verified[token]
+            raise InvalidAccessToken("ExpiredSignatureError")
+        claims = decode_access(self.config, token)
+        if len(self._verified) >= self.size:
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = (claims, claims.expires_at.timestamp())
+        return claims
+
+
 def looks_like_jwt(token: str) -> bool:
     """A refresh token is opaque; a JWT has two dots. Used to answer "Invalid token type"."""
     return token.count(".") == 2 and token.startswith("eyJ")

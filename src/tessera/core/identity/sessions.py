@@ -23,7 +23,6 @@ from tessera.core.identity.jwt_tokens import (
     AccessClaims,
     InvalidAccessToken,
     access_type_of,
-    decode_access,
     encode_access,
     looks_like_jwt,
 )
@@ -211,7 +210,7 @@ async def authenticate_access(
 ) -> tuple[User, AccessClaims]:
     """The user behind a Bearer access token whose session is alive and current."""
     try:
-        claims = decode_access(state.jwt, token)
+        claims = state.access_tokens.decode(token)
     except InvalidAccessToken as exc:
         raise Unauthorized(INVALID_CREDENTIALS, code="invalid_token") from exc
     return await authenticate_claims(session, state, claims), claims

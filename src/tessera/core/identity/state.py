@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 
 from tessera.core.config import Settings
 from tessera.core.identity.api_key_cache import ApiKeyCache, NoApiKeyCache, RedisApiKeyCache
-from tessera.core.identity.jwt_tokens import LEEWAY_SECONDS, JwtConfig
+from tessera.core.identity.jwt_tokens import LEEWAY_SECONDS, AccessTokenVerifier, JwtConfig
 from tessera.core.identity.mailer import Mailer, build_mailer
 from tessera.core.identity.oidc import OidcClient
 from tessera.core.identity.passwords import PasswordHasher
@@ -34,6 +34,7 @@ class IdentityState:
     api_keys: ApiKeyCache
     mailer: Mailer
     jwt: JwtConfig
+    access_tokens: AccessTokenVerifier
     hooks: Hooks  # the enabled parts' declared hooks (registration, profile, sign-up)
     oidc: OidcClient  # caches the OpenID providers' metadata and keys
 
@@ -58,20 +59,22 @@ class IdentityState:
             gate = runtime.redis_gate
             sessions = RedisSessionCache(runtime.redis, prefix, tombstone_ttl, gate)
             api_keys = RedisApiKeyCache(runtime.redis, prefix, tombstone_ttl, gate)
+        jwt = JwtConfig(
+            secret=settings.jwt_secret(),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            max_lifetime_seconds=settings.access_token_expire_minutes * 60,
+        )
         return cls(
             settings=settings,
             hasher=PasswordHasher(
-                fast=settings.password_hash_fast, concurrency=settings.password_hash_concurrency
+                fast=settings.password_hash_fast, concurrency=settings.password_hash_slots
             ),
             sessions=sessions,
             api_keys=api_keys,
             mailer=build_mailer(settings),
-            jwt=JwtConfig(
-                secret=settings.jwt_secret(),
-                issuer=settings.jwt_issuer,
-                audience=settings.jwt_audience,
-                max_lifetime_seconds=settings.access_token_expire_minutes * 60,
-            ),
+            jwt=jwt,
+            access_tokens=AccessTokenVerifier(jwt),
             hooks=runtime.hooks,
             oidc=OidcClient(),
         )

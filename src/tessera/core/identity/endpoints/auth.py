@@ -272,6 +272,7 @@ async def logout_all(
 @router.get("/me", response_model=MeOut, responses=error_responses(401, 403))
 async def me(user: CurrentUser, session: DbSession, identity: IdentityDep) -> MeOut:
     """The account: the core fields and what the enabled modules add for their clients."""
+    # Not `model_response`: a cookie session's refreshed cookies ride on FastAPI's response.
     return MeOut.model_validate(await views.me(session, identity, user))
 
 
