@@ -25,6 +25,7 @@ async def test_me_returns_the_profile(client: httpx2.AsyncClient) -> None:
     user = await register_and_login(client, full_name="Ada Lovelace")
     body = (await client.get("/auth/me", headers=user.headers)).json()
     core = {"id", "email", "full_name", "is_active", "is_admin", "created_at"}
+    core |= {"email_verified", "two_fa_enabled", "two_fa_method"}
     # The enabled modules may add their fields (SPEC §12: one union); the core's are these.
     assert {key: body[key] for key in core} == {
         "id": user.id,
