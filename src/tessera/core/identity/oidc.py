@@ -143,8 +143,13 @@ class OidcClient:
     async def _keys(self, provider: Provider, *, refetch: bool) -> KeySet:
         cache = self._cache(provider.issuer)
         async with cache.lock:
-            stale = refetch and time.monotonic() - cache.keys_at >= MIN_REFETCH_SECONDS
-            if cache.keys is None or stale:
+            if refetch and cache.keys is not None:
+                # At most one fetch a second, whatever a caller sends: a refetch asked for
+                # sooner waits for its turn instead of failing against keys just replaced.
+                wait = MIN_REFETCH_SECONDS - (time.monotonic() - cache.keys_at)
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            if cache.keys is None or refetch:
                 metadata = cache.metadata or {}
                 document = await self._get_json(str(metadata["jwks_uri"]))
                 try:
