@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx2
+import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
@@ -101,6 +102,13 @@ class OpenIdProvider:
 
     def key_ids(self) -> list[str]:
         return [key["kid"] for key in httpx2.get(f"{self.issuer}/jwks", timeout=5).json()["keys"]]
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[OpenIdProvider]:
+    """One provider process for a test module (import this fixture into a conftest)."""
+    with OpenIdProvider.start() as op:
+        yield op
 
 
 def _b64json(segment: str) -> dict[str, Any]:

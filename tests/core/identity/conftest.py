@@ -16,6 +16,9 @@ from tessera.app import create_app
 from tessera.core.audit.models import AuditLog
 from tessera.core.identity.models import User
 from tests.conftest import make_settings
+from tests.helpers.oidc import provider
+
+__all__ = ["provider"]
 
 AppFactory = Callable[..., AbstractAsyncContextManager[tuple[Any, httpx2.AsyncClient]]]
 

@@ -3,12 +3,11 @@ forged-token cases, a real proxy in front of it that rewrites its tokens)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx2
-import pytest
 from sqlalchemy import select
 
 from tessera.core.identity.models import AuthSession, OAuthAccount, User
@@ -28,12 +27,6 @@ from tests.helpers.oidc import (
 
 FRONTEND = "http://localhost:3000"
 PUBLIC = "http://testserver"
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[OpenIdProvider]:
-    with OpenIdProvider.start() as op:
-        yield op
 
 
 def _settings(issuer: str, **overrides: Any) -> dict[str, Any]:

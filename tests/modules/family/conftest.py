@@ -14,9 +14,12 @@ from zoneinfo import ZoneInfo
 import httpx2
 import pytest
 from tests.helpers.identity import DEFAULT_PASSWORD, login
+from tests.helpers.oidc import provider
 
 from tessera.core.identity.state import state_of
 from tessera.modules.family.families import NewMember, create_family_with_members
+
+__all__ = ["provider"]
 
 
 @dataclass
