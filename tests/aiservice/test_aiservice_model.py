@@ -72,3 +72,17 @@ def test_language_detection_by_khmer_share() -> None:
     assert model.language_of("The budget is small.") == "en"
     assert model.language_of("ថវិកាគម្រោងមិនគ្រប់គ្រាន់។") == "km"
     assert model.language_of("Budget ថវិកាគម្រោង is small and the deadline is near") == "mixed"
+
+
+def test_repeats_of_a_sentence_are_counted_once_so_they_cannot_straddle_the_split() -> None:
+    samples = [
+        model.Sample("Financial", "en", "Payment is due within 120 days."),
+        model.Sample("Financial", "en", "payment is due within 90 days"),
+        model.Sample("Schedule", "en", "The deadline is fixed."),
+    ]
+    assert [s.sentence for s in model.distinct(samples)] == [
+        "Payment is due within 120 days.",
+        "The deadline is fixed.",
+    ]
+    shipped = model.load_samples()
+    assert len(model.distinct(shipped)) >= len(shipped) - 5  # the sample itself is clean

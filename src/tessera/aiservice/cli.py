@@ -43,7 +43,7 @@ def train(seed: int = 0) -> None:
     """Train on the shipped sample and print the accuracy on a held-out split."""
     from tessera.aiservice import model
 
-    samples = model.load_samples()
+    samples = model.distinct(model.load_samples())
     result = model.evaluate(samples, seed)
     typer.echo(f"samples: {len(samples)} (train {result.train_size}, held out {result.test_size})")
     typer.echo(f"held-out accuracy: {result.accuracy:.3f}")

@@ -36,6 +36,7 @@ _HIGH = re.compile(
     re.IGNORECASE,
 )
 _KHMER = re.compile(r"[\u1780-\u17ff]")
+_NOT_LETTERS = re.compile(r"[\W\d_]+")
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,19 @@ def load_samples() -> list[Sample]:
     return samples
 
 
+def distinct(samples: list[Sample]) -> list[Sample]:
+    """The samples without repeats of one sentence (case, digits and punctuation aside), so a
+    sentence and its near-copy never sit on both sides of the held-out split."""
+    seen: set[str] = set()
+    out = []
+    for sample in samples:
+        key = _NOT_LETTERS.sub(" ", sample.sentence.casefold()).strip()
+        if key not in seen:
+            seen.add(key)
+            out.append(sample)
+    return out
+
+
 def _pipeline() -> Pipeline:
     features = FeatureUnion(
         [
@@ -88,6 +102,7 @@ def _pipeline() -> Pipeline:
 
 def evaluate(samples: list[Sample], seed: int = 0) -> Evaluation:
     """Accuracy on a stratified held-out split, next to the most-frequent-class baseline."""
+    samples = distinct(samples)
     labels = [s.category for s in samples]
     train, test = train_test_split(
         samples, test_size=HELD_OUT_FRACTION, random_state=seed, stratify=labels
