@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
+from tessera.core.command import run_with_runtime
 from tessera.core.config import get_settings
-from tessera.core.errors import AppError
 from tessera.core.identity import api_keys
 from tessera.core.identity.auth_service import normalise_email
 from tessera.core.identity.bootstrap import (
@@ -24,29 +22,8 @@ from tessera.core.identity.bootstrap import (
 from tessera.core.identity.repository import IdentityRepository
 from tessera.core.identity.sessions import end_sessions
 
-T = TypeVar("T")
-
 cli = typer.Typer(no_args_is_help=True, help="Accounts and sessions.")
 api_keys_app = typer.Typer(no_args_is_help=True, help="Service API keys (kiosks, validators …).")
-
-
-def _run(work: Callable[[Any], Awaitable[T]]) -> T:
-    from tessera.core.modules import all_parts
-    from tessera.core.runtime import Runtime
-
-    async def main() -> T:
-        settings = get_settings()
-        runtime = Runtime.build(settings, all_parts(settings.modules))
-        try:
-            return await work(runtime)
-        finally:
-            await runtime.close()
-
-    try:
-        return asyncio.run(main())
-    except AppError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(1) from None
 
 
 def _report(outcome: Outcome, what: str) -> None:
@@ -83,7 +60,7 @@ def create_admin(
             )
 
     try:
-        outcome = _run(work)
+        outcome = run_with_runtime(work)
     except PasswordRefused as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -127,7 +104,7 @@ def seed(
             return admin, tester
 
     try:
-        admin, tester = _run(work)
+        admin, tester = run_with_runtime(work)
     except PasswordRefused as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -139,7 +116,7 @@ def seed(
             for hook in part.on_demo_seed:
                 await hook(runtime)
 
-    _run(module_demos)
+    run_with_runtime(module_demos)
 
 
 @api_keys_app.command("create")
@@ -156,7 +133,7 @@ def create_key(
             )
             return key.id, plaintext
 
-    key_id, plaintext = _run(work)
+    key_id, plaintext = run_with_runtime(work)
     typer.echo(f"api key {key_id} ({role}) created; shown once:\n{plaintext}")
 
 
@@ -175,7 +152,7 @@ def list_keys(include_revoked: bool = False) -> None:
                 for k in keys
             ]
 
-    for line in _run(work):
+    for line in run_with_runtime(work):
         typer.echo(line)
 
 
@@ -187,7 +164,7 @@ def revoke_key(key_id: str) -> None:
         async with identity_session(runtime) as (session, state):
             await api_keys.revoke_api_key(session, state.api_keys, key_id, revoked_by="cli")
 
-    _run(work)
+    run_with_runtime(work)
     typer.echo(f"api key {key_id} revoked")
 
 
@@ -214,7 +191,7 @@ def end_all_sessions(email: str) -> None:
             )
             return len(ended)
 
-    ended = _run(work)
+    ended = run_with_runtime(work)
     if ended is None:
         typer.echo(f"no account {email}", err=True)
         raise typer.Exit(1)

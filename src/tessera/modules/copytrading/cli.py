@@ -3,38 +3,14 @@ suspension."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
-from tessera.core.config import get_settings
-from tessera.core.errors import AppError
+from tessera.core.command import run_with_runtime
 from tessera.core.kit.money import format_amount
 
-T = TypeVar("T")
-
 cli = typer.Typer(no_args_is_help=True, help="Copy trading: masters, subscriptions, signals.")
-
-
-def _run(work: Callable[[Any], Awaitable[T]]) -> T:
-    from tessera.core.modules import all_parts
-    from tessera.core.runtime import Runtime
-
-    async def main() -> T:
-        settings = get_settings()
-        runtime = Runtime.build(settings, all_parts(settings.modules))
-        try:
-            return await work(runtime)
-        finally:
-            await runtime.close()
-
-    try:
-        return asyncio.run(main())
-    except AppError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(1) from None
 
 
 @cli.command()
@@ -53,7 +29,7 @@ def masters(limit: int = 100) -> None:
             ]
             return [*lines, f"{total} master(s)"]
 
-    for line in _run(work):
+    for line in run_with_runtime(work):
         typer.echo(line)
 
 
@@ -83,7 +59,7 @@ def subscriptions(
                 for sub, email in rows
             ] + [f"{len(rows)} subscription(s)"]
 
-    for line in _run(work):
+    for line in run_with_runtime(work):
         typer.echo(line)
 
 
@@ -132,7 +108,7 @@ def suspend(
             )
             return f"{sub.id} is {sub.state}"
 
-    typer.echo(_run(work))
+    typer.echo(run_with_runtime(work))
 
 
 @cli.command()
@@ -149,5 +125,5 @@ def signals(master_id: str, limit: int = 20) -> None:
                 for s in rows
             ] + [f"{len(rows)} signal(s)"]
 
-    for line in _run(work):
+    for line in run_with_runtime(work):
         typer.echo(line)

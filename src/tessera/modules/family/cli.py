@@ -3,41 +3,17 @@ has no screen for it), and list families."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
-from tessera.core.config import get_settings
-from tessera.core.errors import AppError
+from tessera.core.command import run_with_runtime
 from tessera.core.identity.state import state_of
 from tessera.modules.family.families import NewMember, create_family_with_members
 from tessera.modules.family.repository import FamilyRepository
 
-T = TypeVar("T")
-
 cli = typer.Typer(no_args_is_help=True, help="Families: households of parents and children.")
-
-
-def _run(work: Callable[[Any], Awaitable[T]]) -> T:
-    from tessera.core.modules import all_parts
-    from tessera.core.runtime import Runtime
-
-    async def main() -> T:
-        settings = get_settings()
-        runtime = Runtime.build(settings, all_parts(settings.modules))
-        try:
-            return await work(runtime)
-        finally:
-            await runtime.close()
-
-    try:
-        return asyncio.run(main())
-    except AppError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(1) from None
 
 
 def _parent(text: str) -> NewMember:
@@ -74,7 +50,7 @@ def create(
             emails = await FamilyRepository(session).emails_of([m.user_id for m in created])
             return family.id, [(m.role, m.name, emails[m.user_id]) for m in created]
 
-    family_id, rows = _run(work)
+    family_id, rows = run_with_runtime(work)
     typer.echo(f"family {family_id} created ({tz})")
     for role, member_name, email in rows:
         typer.echo(f"  {role:6} {member_name:20} {email}")
@@ -94,5 +70,5 @@ def list_families() -> None:
                 lines.append(f"{family.id}  {family.name} [{family.timezone}]: {roles}")
         return lines
 
-    for line in _run(work):
+    for line in run_with_runtime(work):
         typer.echo(line)
