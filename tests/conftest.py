@@ -12,9 +12,6 @@ import asyncio
 import os
 import shutil
 import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from enum import Enum
@@ -31,6 +28,7 @@ from pydantic_settings import BaseSettings
 from tessera.app import create_app
 from tessera.core.config import Settings
 from tessera.core.db.migrate import upgrade
+from tests.helpers.server import serve
 
 CI = os.environ.get("CI", "").lower() == "true"
 PG_URL = os.environ.get("TESSERA_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -213,12 +211,6 @@ def runtime(app: Any) -> Any:
 # --- A real server over real HTTP ------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _env_of(model: BaseSettings) -> dict[str, str]:
     env: dict[str, str] = {}
     prefix = str(model.model_config.get("env_prefix", ""))
@@ -255,29 +247,6 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 @pytest.fixture
 def live_server(settings: Settings) -> Iterator[str]:
-    """Uvicorn in a subprocess serving `settings`; yields its base URL."""
-    port = free_port()
-    env = {**os.environ, **settings_env(settings)}
-    log_path = settings.data_dir / "live_server.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("wb") as log_file:  # a file, not a pipe: a chatty server never blocks
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tessera", "serve", "--port", str(port)],
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx2.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx2.HTTPError:
-                time.sleep(0.1)
-        else:
-            proc.kill()
-            raise RuntimeError(f"server did not start: {log_path.read_text()[-2000:]}")
+    """`tessera serve` in a subprocess serving `settings`; yields its base URL."""
+    with serve(settings, settings.data_dir / "live_server.log") as base:
         yield base
-        proc.terminate()
-        proc.wait(10)

@@ -9,54 +9,32 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx2
 import pytest
 
-from tests.conftest import free_port
+from tests.helpers.server import free_port, tessera_process
 
 
 @contextmanager
 def ai_service_process(log_dir: Path, **env: str) -> Iterator[str]:
     """`tessera ai-service` on a free loopback port; yields its base URL."""
     port = free_port()
-    log_path = log_dir / f"ai_service_{port}.log"
     environment = {**os.environ, "TESSERA_AI_PORT": str(port), "TESSERA_AI_LOG_LEVEL": "WARNING"}
     for name in ("LLM_API_URL", "TESSERA_AI_LLM_API_URL", "USE_LLM"):
         environment.pop(name, None)
     environment.update(env)
-    with log_path.open("wb") as log_file:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tessera", "ai-service", "--port", str(port)],
-            env=environment,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx2.get(f"{base}/", timeout=1).status_code == 200:
-                    break
-            except httpx2.HTTPError:
-                time.sleep(0.2)
-        else:
-            proc.kill()
-            raise RuntimeError(f"AI service did not start: {log_path.read_text()[-2000:]}")
-        try:
-            yield base
-        finally:
-            proc.terminate()
-            proc.wait(10)
+    args = ["ai-service", "--port", str(port)]
+    log_path = log_dir / f"ai_service_{port}.log"
+    with tessera_process(
+        args, port, environment, log_path, ready_path="/", start_seconds=60
+    ) as base:
+        yield base
 
 
 @dataclass

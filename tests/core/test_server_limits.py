@@ -21,7 +21,8 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from tests.conftest import free_port, make_settings, settings_env
+from tests.conftest import make_settings, settings_env
+from tests.helpers.server import free_port
 
 MAX_HEADER_BYTES = 16_384
 HEADER_TIMEOUT = 2.0

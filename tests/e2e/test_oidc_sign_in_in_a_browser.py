@@ -21,8 +21,9 @@ import httpx2
 import pytest
 
 from tessera.core.config import Settings
-from tests.conftest import free_port, make_settings, settings_env
+from tests.conftest import make_settings, settings_env
 from tests.helpers.oidc import CLIENT_ID, CLIENT_SECRET, OpenIdProvider
+from tests.helpers.server import free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

@@ -28,7 +28,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
-from tests.conftest import free_port
+from tests.helpers.server import free_port
 
 CLIENT_ID = "tessera-test-client"
 CLIENT_SECRET = "tessera-test-secret"

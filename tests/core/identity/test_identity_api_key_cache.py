@@ -11,9 +11,10 @@ from redis.asyncio import Redis
 from tessera.core.errors import ServiceUnavailable
 from tessera.core.identity.api_key_cache import ApiKeyIdentity, RedisApiKeyCache
 from tessera.core.identity.secret_tokens import sha256_hex
-from tests.conftest import REDIS_URL, free_port, require_redis
+from tests.conftest import REDIS_URL, require_redis
 from tests.core.identity.conftest import AppFactory
 from tests.helpers.identity import make_admin, make_api_key
+from tests.helpers.server import free_port
 
 GARBAGE = {"token": "AAAA", "validator_id": "gate-1"}  # well-formed request, invalid ticket
 

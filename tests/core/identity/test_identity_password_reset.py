@@ -14,10 +14,10 @@ from sqlalchemy import select, update
 
 from tessera.core.db.base import utcnow
 from tessera.core.identity.models import PasswordResetToken
-from tests.conftest import free_port
 from tests.core.identity.conftest import AppFactory, audit_rows
 from tests.helpers.identity import AuthedUser, login, register_and_login
 from tests.helpers.mail import Inbox, token_in
+from tests.helpers.server import free_port
 
 NEW_PASSWORD = "a-fresh-passphrase-after-reset"
 

@@ -10,7 +10,8 @@ from redis.asyncio import Redis
 
 from tessera.core.errors import ServiceUnavailable
 from tessera.core.identity.session_cache import REVOKED, RedisSessionCache, alive
-from tests.conftest import REDIS_URL, free_port, require_redis
+from tests.conftest import REDIS_URL, require_redis
+from tests.helpers.server import free_port
 
 
 async def test_a_tombstone_outlasts_late_writers() -> None:

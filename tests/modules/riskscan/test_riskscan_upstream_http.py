@@ -13,8 +13,8 @@ import httpx2
 import pytest
 from riskscan_helpers import scan_file, scan_text
 from tests.aiservice.servers import LoopbackServer, Reply, multipart_fields
-from tests.conftest import free_port
 from tests.helpers.identity import register_and_login
+from tests.helpers.server import free_port
 
 from conftest import riskscan
 from tessera.modules.riskscan.config import RiskscanSettings
