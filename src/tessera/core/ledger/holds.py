@@ -20,13 +20,10 @@ from typing import TYPE_CHECKING, Any
 from tessera.core.audit import record
 from tessera.core.db.base import new_uuid, utcnow
 from tessera.core.ledger.errors import (
-    CurrencyMismatch,
     HoldNotFound,
     HoldNotPending,
     InsufficientFunds,
     InvalidAmount,
-    InvalidKind,
-    SameAccount,
 )
 from tessera.core.ledger.models import LedgerHold, LedgerTransaction
 
@@ -53,20 +50,11 @@ class HoldBook:
         created_by: str | None = None,
         actor_type: str | None = None,
     ) -> LedgerHold:
-        from tessera.core.ledger.service import KIND_PATTERN, _check_amount
-
-        _check_amount(amount)
-        kind = str(kind)
-        if not KIND_PATTERN.match(kind):
-            raise InvalidKind()
-        if account_id == target_account_id:
-            raise SameAccount()
         if expires_at.tzinfo is None or expires_at <= utcnow():
             raise InvalidAmount("A hold must expire in the future", code="invalid_expiry")
-        wallet = await self.ledger.get_account(account_id)
-        target = await self.ledger.get_account(target_account_id)
-        if wallet.currency != target.currency:
-            raise CurrencyMismatch()
+        kind, wallet, target = await self.ledger.movement_parties(
+            account_id, target_account_id, amount, kind
+        )
         if wallet.allow_negative:
             raise InvalidAmount("Only a wallet's money can be held", code="hold_on_system")
 

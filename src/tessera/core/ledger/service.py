@@ -261,16 +261,9 @@ class Ledger:
         `entries` (debit, credit). `actor_type` ("user", "api_key", "system") names who
         `created_by` is in the audit row; it defaults to "user" when `created_by` is given.
         """
-        _check_amount(amount)
-        kind = str(kind)  # a StrEnum member is stored as its plain value
-        if not KIND_PATTERN.match(kind):
-            raise InvalidKind()
-        if debit_account_id == credit_account_id:
-            raise SameAccount()
-        debit = await self.get_account(debit_account_id)
-        credit = await self.get_account(credit_account_id)
-        if debit.currency != credit.currency:
-            raise CurrencyMismatch()
+        kind, debit, credit = await self.movement_parties(
+            debit_account_id, credit_account_id, amount, kind
+        )
 
         async def move() -> LedgerTransaction:
             return await self._move(
@@ -287,6 +280,24 @@ class Ledger:
             )
 
         return await self._in_savepoint(move, touched=(debit, credit))
+
+    async def movement_parties(
+        self, debit_account_id: str, credit_account_id: str, amount: int, kind: str
+    ) -> tuple[str, LedgerAccount, LedgerAccount]:
+        """The checks every movement (a transfer, a hold) makes before it touches a balance:
+        the amount, the kind, two distinct accounts of one currency. Returns the kind as a
+        plain string (a StrEnum member is stored as its value) and the two accounts."""
+        _check_amount(amount)
+        kind = str(kind)
+        if not KIND_PATTERN.match(kind):
+            raise InvalidKind()
+        if debit_account_id == credit_account_id:
+            raise SameAccount()
+        debit = await self.get_account(debit_account_id)
+        credit = await self.get_account(credit_account_id)
+        if debit.currency != credit.currency:
+            raise CurrencyMismatch()
+        return kind, debit, credit
 
     async def charge_user(
         self,
