@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 import tessera
-from tessera.core import health
+from tessera.core import health, routing
 from tessera.core.config import SchedulerMode, Settings, get_settings
 from tessera.core.docs import install_offline_docs
 from tessera.core.errors import (
@@ -103,12 +103,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     generated_openapi = app.openapi
     app.openapi = lambda: document_validation_errors(generated_openapi())  # type: ignore[method-assign]
+    routing.install()
     app.include_router(health.router)
     # FastAPI checks routes in order, a few microseconds each. A router with a prefix (/auth,
-    # /admin …) is passed over with one prefix check, one without costs a check per route; so
-    # prefixed routers come first, then the product modules' (kiosks and validators, many calls
-    # a second) before the core's; the docs pages (people, now and then) last. No two parts
-    # share a method and path, so the order changes nothing else.
+    # /admin …) is passed over with one prefix check (`routing`), one without costs a check per
+    # route; so prefixed routers come first, then the product modules' (kiosks and validators,
+    # many calls a second) before the core's; the docs pages (people, now and then) last. No
+    # two parts share a method and path, so the order changes nothing else.
     routers = [router for part in [*modules, *core] for router in part.routers]
     for router in sorted(routers, key=lambda router: not router.prefix):
         app.include_router(router)

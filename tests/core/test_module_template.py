@@ -61,11 +61,12 @@ SCRATCH = {
         import typer
         from fastapi import APIRouter
         from pydantic_settings import SettingsConfigDict
-        from sqlalchemy import select
+        from sqlalchemy import func, select
 
         from tessera.core.config import ModuleSettings
         from tessera.core.db import DbSession
         from tessera.core.jobs import Job
+        from tessera.core.modules import ProfileFields
         from tessera.modules.scratch.models import ScratchNote
 
 
@@ -86,8 +87,12 @@ SCRATCH = {
             session.add(ScratchNote(text=f"registered {user.email}"))
 
 
-        async def greet(session, user):
-            return {"scratch_greeting": ScratchSettings().greeting}
+        greet = ProfileFields(
+            query=lambda user_id: select(func.count(ScratchNote.id).label("notes")),
+            render=lambda row: {
+                "scratch_greeting": ScratchSettings().greeting, "scratch_notes": row["notes"]
+            },
+        )
 
 
         async def tidy(ctx):
@@ -140,6 +145,7 @@ async def test_a_module_folder_is_all_it_takes(
             user = await register_and_login(client)
             me = (await client.get("/auth/me", headers=user.headers)).json()
             assert me["scratch_greeting"] == "bonjour" and me["email"] == user.email
+            assert me["scratch_notes"] == 1  # its registration hook's note, read by its query
             assert (await client.get("/scratch/notes")).json() == [f"registered {user.email}"]
             assert await runtime.scheduler.run_job(runtime.scheduler.jobs["scratch.tidy"])
             notes = (await client.get("/scratch/notes")).json()

@@ -5,24 +5,40 @@ from __future__ import annotations
 from typing import Any
 
 import httpx2
+from sqlalchemy import String, cast, literal, select
 
 from tessera.core.identity.models import User
 from tessera.core.identity.state import IdentityState
-from tessera.core.modules import Hooks
+from tessera.core.modules import Hooks, ProfileFields, ProfileReader
 from tests.helpers.identity import DEFAULT_PASSWORD, register_and_login
 
 
 async def test_me_is_the_union_of_core_and_module_fields_on_every_prefix(
     client: httpx2.AsyncClient, runtime: Any
 ) -> None:
-    async def trading(_session: Any, user: User) -> dict[str, Any]:
-        return {"user_id": user.id, "role": "user", "trust_score": 100}
-
-    async def family(_session: Any, user: User) -> dict[str, Any]:
-        # A module may not replace a core field: `is_admin` stays the core's.
-        return {"name": user.full_name, "isParent": False, "birthDate": None, "is_admin": True}
-
-    runtime.get(IdentityState).hooks = Hooks(profiles=(trading, family))
+    trading = ProfileFields(
+        query=lambda user_id: select(cast(user_id, String).label("user_id")),
+        render=lambda row: {"user_id": row["user_id"], "role": "user", "trust_score": 100},
+    )
+    # A module may not replace a core field: `is_admin` stays the core's. A query that finds
+    # no row gives NULLs, and the other module's row is still read.
+    family = ProfileFields(
+        query=lambda user_id: select(
+            User.full_name.label("name"), literal(True).label("admin")
+        ).where(User.id == user_id),
+        render=lambda row: {
+            "name": row["name"],
+            "isParent": False,
+            "birthDate": None,
+            "is_admin": row["admin"],
+        },
+    )
+    nobody = ProfileFields(
+        query=lambda user_id: select(User.email.label("email")).where(User.id != User.id),
+        render=lambda row: {"nobody": row["email"]},
+    )
+    reader = ProfileReader([trading, nobody, family])
+    runtime.get(IdentityState).hooks = Hooks(profiles=reader)
     user = await register_and_login(client, full_name="Grace")
     for prefix in ("/auth", "/api/auth", "/api/v1/auth"):
         body = (await client.get(f"{prefix}/me", headers=user.headers)).json()
@@ -30,6 +46,7 @@ async def test_me_is_the_union_of_core_and_module_fields_on_every_prefix(
         assert body["role"] == "user" and body["trust_score"] == 100
         assert body["name"] == "Grace" and body["isParent"] is False and body["birthDate"] is None
         assert body["is_admin"] is False and body["email_verified"] is False
+        assert body["nobody"] is None
     login = await client.post(
         "/api/v1/auth/login", json={"email": user.email, "password": DEFAULT_PASSWORD}
     )

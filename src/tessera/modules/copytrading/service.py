@@ -14,16 +14,20 @@ Transitions (anything else is refused):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import String, cast, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
 from tessera.core.audit import record
 from tessera.core.db.base import utcnow
 from tessera.core.identity.models import User
 from tessera.core.identity.secret_tokens import new_secret, sha256_hex
+from tessera.core.modules import AnySelect, ProfileFields
 from tessera.modules.copytrading import billing
 from tessera.modules.copytrading.config import CopytradingSettings
 from tessera.modules.copytrading.errors import (
@@ -367,15 +371,28 @@ class SubscriptionService:
         return sub, master
 
 
-async def profile(session: AsyncSession, user: User) -> dict[str, Any]:
-    """The fields seed 001's web client reads on `/auth/me`."""
-    repo = CopytradingRepository(session)
-    lowest = await repo.lowest_active_trust(user.id)
+def _profile_query(user_id: BindParameter[str]) -> AnySelect:
+    lowest = select(func.min(Subscription.trust_score)).where(
+        Subscription.subscriber_id == user_id, Subscription.is_active
+    )
+    return select(
+        cast(user_id, String).label("user_id"),
+        lowest.scalar_subquery().label("lowest_trust"),
+        exists().where(Master.user_id == user_id).label("is_master"),
+    )
+
+
+def _profile_fields(values: Mapping[str, Any]) -> dict[str, Any]:
+    lowest = values["lowest_trust"]
     return {
-        "user_id": user.id,
-        "role": "master" if await repo.get_master(user.id) is not None else "user",
-        "trust_score": 100 if lowest is None else lowest,
+        "user_id": values["user_id"],
+        "role": "master" if values["is_master"] else "user",
+        "trust_score": 100 if lowest is None else int(lowest),
     }
+
+
+# The fields seed 001's web client reads on `/auth/me`.
+profile = ProfileFields(query=_profile_query, render=_profile_fields)
 
 
 def next_charge_at(sub: Subscription) -> datetime | None:

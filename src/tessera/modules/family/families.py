@@ -14,13 +14,16 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
 from tessera.core.audit import record
 from tessera.core.db.base import utcnow
 from tessera.core.identity.auth_service import create_user, normalise_email
 from tessera.core.identity.models import User
 from tessera.core.identity.state import IdentityState
+from tessera.core.modules import AnySelect, ProfileFields
 from tessera.modules.family.access import FamilyCaller
 from tessera.modules.family.config import CURRENCY, FamilySettings, check_timezone
 from tessera.modules.family.errors import (
@@ -259,19 +262,29 @@ async def join_invited_family(session: AsyncSession, user: User) -> None:
     )
 
 
-async def profile(session: AsyncSession, user: User) -> Mapping[str, Any]:
-    """The seed client's `/auth/me` fields, for a member of a family. An account in no family
-    is not a user of that client and gets none (its `/auth/me` stays the core's)."""
-    member = await FamilyRepository(session).member(user.id)
-    if member is None:
+def _profile_query(user_id: BindParameter[str]) -> AnySelect:
+    return select(
+        Member.family_id, Member.role, Member.name, Member.birth_date, Member.profile_picture
+    ).where(Member.user_id == user_id)
+
+
+def _profile_fields(member: Mapping[str, Any]) -> Mapping[str, Any]:
+    """An account in no family is not a user of that client and gets none (its `/auth/me`
+    stays the core's)."""
+    if member["family_id"] is None:
         return {}
+    birth_date = member["birth_date"]
     return {
-        "name": member.name,
-        "isParent": member.is_parent,
-        "birthDate": member.birth_date.isoformat() if member.birth_date else None,
-        "profilePicture": member.profile_picture,
-        "familyId": member.family_id,
+        "name": member["name"],
+        "isParent": member["role"] == "parent",
+        "birthDate": birth_date.isoformat() if birth_date else None,
+        "profilePicture": member["profile_picture"],
+        "familyId": member["family_id"],
     }
+
+
+# The seed client's `/auth/me` fields, for a member of a family.
+profile = ProfileFields(query=_profile_query, render=_profile_fields)
 
 
 # --- operator set-up (CLI, demo) ------------------------------------------------------------
