@@ -41,7 +41,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import httpx2
-from support import PG_URL, free_port, pg_admin, pg_database_url
+from support import PG_URL, free_port, pg_admin, pg_database_url, require_tools
 
 from tessera.core.db.migrate import upgrade
 from tessera.core.identity.passwords import argon2_hasher
@@ -79,7 +79,9 @@ def reachable(port: int) -> bool:
 
 
 def ensure_services() -> None:
-    """PostgreSQL and Redis as CI starts them (.ci/run), if they are not up already."""
+    """PostgreSQL and Redis as CI starts them (.ci/run), if they are not up already, and the
+    load generator."""
+    require_tools("wrk", "pgbench")
     if not reachable(5432) and shutil.which("pg_ctlcluster"):
         version = sorted(os.listdir("/etc/postgresql"))[0]
         subprocess.run(

@@ -151,13 +151,14 @@ async def run(args: argparse.Namespace, url: str, data_dir: Path) -> None:
                 f"{path:10} {min(figures):7.1f} us CPU per request (best of 3), "
                 f"{calls:6.0f} Python calls, {sends / args.requests:.1f} sends to PG/Redis"
             )
-            out.write(f"===== {path}: Python calls per request, by package\n")
-            by_package: dict[str, float] = {}
+            out.write(f"===== {path}: per request, by package: Python calls, own time (us)\n")
+            by_package: dict[str, list[float]] = {}
             for func, entry in stats.stats.items():  # type: ignore[attr-defined]
-                package = _package(func[0])
-                by_package[package] = by_package.get(package, 0) + entry[1] / args.requests
-            for package, count in sorted(by_package.items(), key=lambda kv: -kv[1])[:25]:
-                out.write(f"{count:8.1f}  {package}\n")
+                figures = by_package.setdefault(_package(func[0]), [0.0, 0.0])
+                figures[0] += entry[1] / args.requests
+                figures[1] += entry[2] / args.requests * 1e6
+            for package, (count, own) in sorted(by_package.items(), key=lambda kv: -kv[1][1])[:30]:
+                out.write(f"{count:8.1f} {own:8.1f}  {package}\n")
             stats.sort_stats("cumulative").print_stats(60)
             stats.sort_stats("tottime").print_stats(40)
         if args.profile:

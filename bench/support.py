@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -15,6 +16,22 @@ import asyncpg
 import httpx2
 
 PG_URL = os.environ.get("TESSERA_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+# The load generator and the database ceiling, from Debian: tool -> package.
+TOOLS = {"wrk": "wrk", "pgbench": "postgresql-client"}
+
+
+def require_tools(*names: str) -> None:
+    """Install what is missing (as root, with apt-get, as `.ci/run` does for the suite's
+    tools), or stop with what to install."""
+    missing = [name for name in names if shutil.which(name) is None]
+    if missing and os.geteuid() == 0 and shutil.which("apt-get"):
+        packages = sorted({TOOLS.get(name, name) for name in missing})
+        subprocess.run(["apt-get", "install", "-y", "-qq", *packages], check=False)
+        missing = [name for name in missing if shutil.which(name) is None]
+    if missing:
+        raise SystemExit(f"the benchmark needs {', '.join(missing)} (apt-get install ...)")
 
 
 def free_port() -> int:
