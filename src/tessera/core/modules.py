@@ -72,27 +72,54 @@ class ProfileFields:
 
 class ProfileReader:
     """Every enabled part's `/auth/me` fields in one round trip: the parts' queries, each
-    LEFT JOINed as a subquery onto a one-row select, so a part whose query finds nothing
-    leaves NULLs instead of removing the row. Before, each part read on its own (three round
-    trips with the shipped modules, on every `/auth/me`)."""
+    LEFT JOINed as a subquery onto one row, so a part whose query finds nothing leaves NULLs
+    instead of removing the row. The row is either a constant (`read`) or the user's own row
+    (`with_row_of`: the account and its fields in one statement, what `/auth/me` reads).
+    Before, each part read on its own (three round trips with the shipped modules)."""
 
     def __init__(self, parts: Sequence[ProfileFields]) -> None:
         self.parts = tuple(parts)
-        user_id = bindparam("profile_user_id", type_=String)
-        subqueries = [
-            part.query(user_id).subquery(f"profile_{i}") for i, part in enumerate(self.parts)
+        self.user_id = bindparam("profile_user_id", type_=String)
+        self.subqueries = [
+            part.query(self.user_id).subquery(f"profile_{i}") for i, part in enumerate(self.parts)
         ]
-        joined: Any = select(literal(1).label("one")).subquery("profile_row")
-        for subquery in subqueries:
-            joined = joined.outerjoin(subquery, true())
-        self.columns = [[column.key for column in subquery.c] for subquery in subqueries]
-        self.statement = select(
-            *(
-                column.label(f"p{i}_{column.key}")
-                for i, subquery in enumerate(subqueries)
-                for column in subquery.c
+        self.columns = [
+            column.label(f"p{i}_{column.key}")
+            for i, subquery in enumerate(self.subqueries)
+            for column in subquery.c
+        ]
+        one_row = select(literal(1).label("one")).subquery("profile_row")
+        self.statement = select(*self.columns).select_from(self._joined_onto(one_row))
+        self._with_rows: dict[Any, AnySelect] = {}
+
+    def _joined_onto(self, base: Any) -> Any:
+        for subquery in self.subqueries:
+            base = base.outerjoin(subquery, true())
+        return base
+
+    def with_row_of(self, entity: Any, user_key: Any) -> AnySelect:
+        """`SELECT entity, <every part's columns> … WHERE user_key = :user_id`, built once per
+        entity; `fields(row[1:])` gives the fields."""
+        found = self._with_rows.get(entity)
+        if found is None:
+            found = (
+                select(entity, *self.columns)
+                .select_from(self._joined_onto(entity.__table__))
+                .where(user_key == self.user_id)
             )
-        ).select_from(joined)
+            self._with_rows[entity] = found
+        return found
+
+    def params(self, user_id: str) -> dict[str, str]:
+        return {self.user_id.key: user_id}
+
+    def fields(self, values: Sequence[Any]) -> dict[str, Any]:
+        """The parts' fields from their columns' values, in `columns` order."""
+        remaining = iter(values)
+        fields: dict[str, Any] = {}
+        for part, subquery in zip(self.parts, self.subqueries, strict=True):
+            fields.update(part.render({column.key: next(remaining) for column in subquery.c}))
+        return fields
 
     async def read(self, session: AsyncSession, user_id: str) -> dict[str, Any]:
         if not self.parts:
@@ -101,12 +128,8 @@ class ProfileReader:
             await session.flush()  # what this transaction added counts (a Core statement
             # does not flush on its own)
         connection = await session.connection()  # a Core statement: no ORM machinery
-        row = (await connection.execute(self.statement, {"profile_user_id": user_id})).one()
-        values = iter(row)
-        fields: dict[str, Any] = {}
-        for part, keys in zip(self.parts, self.columns, strict=True):
-            fields.update(part.render({key: next(values) for key in keys}))
-        return fields
+        row = (await connection.execute(self.statement, self.params(user_id))).one()
+        return self.fields(row)
 
 
 @dataclass(frozen=True)

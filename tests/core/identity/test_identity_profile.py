@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx2
-from sqlalchemy import String, cast, literal, select
+from sqlalchemy import String, cast, event, literal, select
 
 from tessera.core.identity.models import User
 from tessera.core.identity.state import IdentityState
@@ -59,3 +59,26 @@ async def test_me_is_the_union_of_core_and_module_fields_on_every_prefix(
     body = registered.json()
     for field in ("user_id", "email", "full_name", "trust_score", "is_active", "created_at"):
         assert field in body, field
+
+
+async def test_me_reads_the_account_and_every_modules_fields_in_one_statement(
+    client: httpx2.AsyncClient, runtime: Any, engine: str
+) -> None:
+    """With the session cache (Redis) vouching for the session, `/auth/me` sends one statement
+    for the user and all the modules' fields; without Redis the session row is read first."""
+    user = await register_and_login(client, full_name="Ada")
+    sent: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.split()[0].upper() not in ("BEGIN", "COMMIT", "ROLLBACK"):
+            sent.append(statement)
+
+    sync_engine = runtime.db.engine.sync_engine
+    await client.get("/auth/me", headers=user.headers)  # the cache is filled on first use
+    event.listen(sync_engine, "before_cursor_execute", count)
+    try:
+        body = (await client.get("/auth/me", headers=user.headers)).json()
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", count)
+    assert body["full_name"] == "Ada" and body["role"] == "user" and body["trust_score"] == 100
+    assert len(sent) == (1 if engine == "postgresql" else 2), sent

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request, Response
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
@@ -25,6 +25,7 @@ from tessera.core.db import DbSession
 from tessera.core.db.engine import Database
 from tessera.core.db.session import SAFE_METHODS, database_of
 from tessera.core.errors import Forbidden, Unauthorized
+from tessera.core.identity import views
 from tessera.core.identity.api_key_cache import ApiKeyIdentity as ApiKeyIdentity
 from tessera.core.identity.api_keys import authenticate_api_key
 from tessera.core.identity.cookies import (
@@ -38,12 +39,14 @@ from tessera.core.identity.jwt_tokens import InvalidAccessToken, decode_access
 from tessera.core.identity.models import User
 from tessera.core.identity.repository import IdentityRepository
 from tessera.core.identity.sessions import (
+    UserLoader,
     authenticate_access,
     authenticate_claims,
     refresh_cookie_session,
     reissue_access,
 )
 from tessera.core.identity.state import IdentityDep, IdentityState, state_of
+from tessera.core.modules import ProfileReader
 
 # Both read the Authorization header; they exist so that /docs offers the two schemes.
 bearer_scheme = OAuth2PasswordBearer(tokenUrl="/auth/login", scheme_name="Bearer", auto_error=False)
@@ -74,9 +77,13 @@ def _split_authorization(request: Request) -> tuple[str, str]:
 
 
 async def _user_from_bearer(
-    request: Request, session: AsyncSession, state: IdentityState, token: str
+    request: Request,
+    session: AsyncSession,
+    state: IdentityState,
+    token: str,
+    load: UserLoader | None = None,
 ) -> User:
-    user, claims = await authenticate_access(session, state, token)
+    user, claims = await authenticate_access(session, state, token, load)
     request.state.principal = f"user:{user.id}"
     request.state.session_id = claims.session_id
     return user
@@ -87,7 +94,11 @@ REFRESHABLE = frozenset({"invalid_token", "token_superseded"})
 
 
 async def _user_from_cookies(
-    request: Request, response: Response, session: AsyncSession, state: IdentityState
+    request: Request,
+    response: Response,
+    session: AsyncSession,
+    state: IdentityState,
+    load: UserLoader | None = None,
 ) -> User | None:
     """The user behind the session cookies, or None when the request carries none. An
     unsafe method must pass the CSRF check before anything is looked up or written."""
@@ -104,7 +115,7 @@ async def _user_from_cookies(
         if claims is not None:
             check_csrf(request, settings, state.jwt.secret, cookies, claims.session_id)
             try:
-                user = await authenticate_claims(session, state, claims)
+                user = await authenticate_claims(session, state, claims, load)
             except Unauthorized as exc:
                 if exc.code not in REFRESHABLE or not cookies.refresh:
                     raise
@@ -149,23 +160,76 @@ async def _api_key_from_header(
     return key
 
 
+async def _signed_in_user(
+    request: Request,
+    response: Response,
+    session: AsyncSession,
+    state: IdentityState,
+    load: UserLoader | None = None,
+) -> User:
+    scheme, token = _split_authorization(request)
+    if scheme == "bearer" and token:
+        return await _user_from_bearer(request, session, state, token, load)
+    if not scheme:  # an Authorization header, whatever it holds, means cookies are ignored
+        user = await _user_from_cookies(request, response, session, state, load)
+        if user is not None:
+            return user
+    raise Unauthorized(NOT_AUTHENTICATED, code="not_authenticated")
+
+
 async def current_user(
     request: Request,
     response: Response,
     session: DbSession,
     _token: Annotated[str | None, Depends(bearer_scheme)],
 ) -> User:
-    scheme, token = _split_authorization(request)
     # The identity state straight from the app rather than as a sub-dependency (as for API
     # keys): this runs on every signed-in request, and each dependency FastAPI solves costs.
     state = state_of(request.app.state.runtime)
-    if scheme == "bearer" and token:
-        return await _user_from_bearer(request, session, state, token)
-    if not scheme:  # an Authorization header, whatever it holds, means cookies are ignored
-        user = await _user_from_cookies(request, response, session, state)
-        if user is not None:
-            return user
-    raise Unauthorized(NOT_AUTHENTICATED, code="not_authenticated")
+    return await _signed_in_user(request, response, session, state)
+
+
+@dataclass
+class Account:
+    """The signed-in user and the `/auth/me` view of the account (core and module fields)."""
+
+    user: User
+    view: dict[str, Any]
+
+
+class _AccountLoader:
+    """Reads the user of a session the cache vouches for together with every part's profile
+    fields, in one statement (`ProfileReader.with_row_of`), and keeps the fields."""
+
+    def __init__(self, session: AsyncSession, profiles: ProfileReader) -> None:
+        self.session = session
+        self.profiles = profiles
+        self.user: User | None = None
+        self.fields: dict[str, Any] = {}
+
+    async def __call__(self, user_id: str) -> User | None:
+        statement = self.profiles.with_row_of(User, User.id)
+        row = (await self.session.execute(statement, self.profiles.params(user_id))).one_or_none()
+        if row is None:
+            return None
+        self.user, self.fields = row[0], self.profiles.fields(row[1:])
+        return self.user
+
+
+async def current_account(
+    request: Request,
+    response: Response,
+    session: DbSession,
+    _token: Annotated[str | None, Depends(bearer_scheme)],
+) -> Account:
+    """`CurrentUser` and the account view, with one round trip to the database for both when
+    the session cache vouches for the session (otherwise the fields are read after the
+    session check)."""
+    state = state_of(request.app.state.runtime)
+    loader = _AccountLoader(session, state.hooks.profiles)
+    user = await _signed_in_user(request, response, session, state, loader)
+    fields = loader.fields if loader.user is user else await state.hooks.profile(session, user)
+    return Account(user, views.account(user, fields))
 
 
 async def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
@@ -175,6 +239,7 @@ async def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+CurrentAccount = Annotated[Account, Depends(current_account)]
 AdminUser = Annotated[User, Depends(admin_user)]
 
 

@@ -4,6 +4,7 @@ check that an access token's session is still alive."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -33,6 +34,10 @@ from tessera.core.identity.session_cache import REVOKED, alive
 from tessera.core.identity.state import IdentityState
 
 MAX_REFRESH_TOKEN_LENGTH = 256
+
+# How the user of a live session is read when the session cache vouches for it (by id); the
+# default is a primary-key lookup, `/auth/me` reads the user and its profile fields at once.
+UserLoader = Callable[[str], Awaitable[User | None]]
 
 
 @dataclass(frozen=True)
@@ -206,18 +211,21 @@ async def rotate_refresh_token(
 
 
 async def authenticate_access(
-    session: AsyncSession, state: IdentityState, token: str
+    session: AsyncSession, state: IdentityState, token: str, load: UserLoader | None = None
 ) -> tuple[User, AccessClaims]:
     """The user behind a Bearer access token whose session is alive and current."""
     try:
         claims = state.access_tokens.decode(token)
     except InvalidAccessToken as exc:
         raise Unauthorized(INVALID_CREDENTIALS, code="invalid_token") from exc
-    return await authenticate_claims(session, state, claims), claims
+    return await authenticate_claims(session, state, claims, load), claims
 
 
 async def authenticate_claims(
-    session: AsyncSession, state: IdentityState, claims: AccessClaims
+    session: AsyncSession,
+    state: IdentityState,
+    claims: AccessClaims,
+    load: UserLoader | None = None,
 ) -> User:
     """The user behind decoded access-token claims whose session is alive and current."""
     cached = await state.sessions.get(claims.session_id)
@@ -226,7 +234,7 @@ async def authenticate_claims(
     repo = IdentityRepository(session)
     user: User | None
     if cached == alive(claims.user_id, claims.jti):
-        user = await repo.get_user(claims.user_id)
+        user = await (load or repo.get_user)(claims.user_id)
     else:  # not cached, or cached for a newer token: the database decides
         row = await repo.session_with_user(claims.session_id)
         now = utcnow()

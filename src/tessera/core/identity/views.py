@@ -36,6 +36,10 @@ def core_fields(user: User) -> dict[str, Any]:
     }
 
 
-async def me(session: AsyncSession, state: IdentityState, user: User) -> dict[str, Any]:
+def account(user: User, module_fields: dict[str, Any]) -> dict[str, Any]:
     """Modules add fields; they never replace a core one (`is_admin` means one thing)."""
-    return {**await state.hooks.profile(session, user), **core_fields(user)}
+    return {**module_fields, **core_fields(user)}
+
+
+async def me(session: AsyncSession, state: IdentityState, user: User) -> dict[str, Any]:
+    return account(user, await state.hooks.profile(session, user))

@@ -20,7 +20,7 @@ from tessera.core.identity.cookies import (
     set_session_cookies,
     wants_cookies,
 )
-from tessera.core.identity.deps import CurrentUser
+from tessera.core.identity.deps import CurrentAccount, CurrentUser
 from tessera.core.identity.failures import KeepChanges, error_response, invalid_refresh
 from tessera.core.identity.mailer import deliver
 from tessera.core.identity.models import User
@@ -270,10 +270,10 @@ async def logout_all(
 
 
 @router.get("/me", response_model=MeOut, responses=error_responses(401, 403))
-async def me(user: CurrentUser, session: DbSession, identity: IdentityDep) -> MeOut:
+async def me(account: CurrentAccount) -> MeOut:
     """The account: the core fields and what the enabled modules add for their clients."""
     # Not `model_response`: a cookie session's refreshed cookies ride on FastAPI's response.
-    return MeOut.model_validate(await views.me(session, identity, user))
+    return MeOut.model_validate(account.view)
 
 
 @router.patch("/me", response_model=MeOut, responses=error_responses(401, 403, 422))
