@@ -3,6 +3,8 @@
 - `CurrentUser`: a Bearer access JWT whose session is alive (checked on every request), or,
   when the request has no Authorization header, the browser's session cookies (with the CSRF
   check for unsafe methods and a transparent refresh of a stale access cookie).
+- `CurrentAccount`: the same user and its `/auth/me` view, read in one statement with every
+  module's profile fields when the session cache vouches for the session.
 - `AdminUser`: the same, and an admin.
 - `ApiKeyPrincipal("kiosk", …)`: `Authorization: ApiKey <key>` with one of the roles.
 - `Caller("validator", allow_users=True)`: either of the above, as a `Principal`.
