@@ -51,6 +51,7 @@ from tessera.core.identity.sessions import (
     seconds_left,
 )
 from tessera.core.identity.state import IdentityDep, IdentityState
+from tessera.core.kit.responses import model_response
 from tessera.core.ratelimit import RateLimiterDep
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -270,10 +271,10 @@ async def logout_all(
 
 
 @router.get("/me", response_model=MeOut, responses=error_responses(401, 403))
-async def me(account: CurrentAccount) -> MeOut:
+async def me(account: CurrentAccount, response: Response) -> Response:
     """The account: the core fields and what the enabled modules add for their clients."""
-    # Not `model_response`: a cookie session's refreshed cookies ride on FastAPI's response.
-    return MeOut.model_validate(account.view)
+    # A cookie session's refreshed cookies, set on `response`, ride along.
+    return model_response(MeOut.model_validate(account.view), carrying=response)
 
 
 @router.patch("/me", response_model=MeOut, responses=error_responses(401, 403, 422))
