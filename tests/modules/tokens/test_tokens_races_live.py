@@ -12,12 +12,15 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import func, select
+from tests.conftest import make_settings
+from tests.helpers.server import serve
 from tests.modules.tokens.conftest import CHALLENGE
 
 from tessera.client import tokens as sdk
@@ -145,3 +148,47 @@ async def test_parallel_mints_and_voucher_spends_stop_exactly_at_the_limit(
     assert codes(mints) == {200: 10, 409: 30}
     assert codes(spends) == {200: 5, 400: 45}
     assert balance.json()["balance"] == 0
+
+
+async def test_a_burst_of_signers_larger_than_the_pool_gets_no_503_and_exact_counts(
+    database_url: str, tmp_path: Path, issuer_key: rsa.RSAPrivateKey
+) -> None:
+    """40 batches of 5 at once against a server with 2 pooled connections and no overflow,
+    on a receipt allowing 100: no request waits for a connection while another signs, so
+    none is refused for want of one; exactly 20 batches are issued and every signature
+    verifies; the other 20 get 409 `receipt_exhausted`."""
+    settings = make_settings(database_url, tmp_path, db_pool_size=2, db_max_overflow=0)
+    roles = await prepare_server(database_url, settings, issuer_key)
+    issuer = sdk.IssuerKey(issuer_key.public_key())
+    batches = [[sdk.request_token(issuer, CHALLENGE) for _ in range(5)] for _ in range(40)]
+    blinded_one = sdk.request_token(issuer, CHALLENGE).blinded_msg
+    with serve(settings, tmp_path / "small_pool.log") as base:
+        async with httpx2.AsyncClient(base_url=base, limits=LIMITS, timeout=120) as http:
+            api = TokensApi(http)
+            receipt = await api.verify_receipt(
+                "test", "burst", amount_cents=250 * 100, headers=roles["kiosk"]
+            )
+
+            def mint(batch: list[sdk.PendingToken]) -> Callable[[], Awaitable[httpx2.Response]]:
+                body = {
+                    "receipt_id": receipt["receipt_id"],
+                    "blinded_tokens": [b64(p.blinded_msg) for p in batch],
+                }
+                return lambda: http.post("/v1/sign_blinded", json=body, headers=roles["kiosk"])
+
+            responses = await burst([mint(batch) for batch in batches])
+            left = await http.post(
+                "/v1/sign_blinded",
+                json={"receipt_id": receipt["receipt_id"], "blinded_token": b64(blinded_one)},
+                headers=roles["kiosk"],
+            )
+    assert codes(responses) == {200: 20, 409: 20}
+    assert {r.json()["error"] for r in responses if r.status_code == 409} == {"receipt_exhausted"}
+    issued = [(r, b) for r, b in zip(responses, batches, strict=True) if r.status_code == 200]
+    assert sorted(r.json()["tokens_remaining"] for r, _ in issued) == list(range(0, 100, 5))
+    for response, batch in issued:
+        signed = response.json()["signed_blinded_tokens"]
+        for pending, signature in zip(batch, signed, strict=True):
+            ticket = sdk.finalize(pending, base64.b64decode(signature))
+            assert sdk.verify(issuer, ticket.token_input, ticket.signature)
+    assert left.status_code == 409  # the allowance is spent exactly

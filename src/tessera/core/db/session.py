@@ -39,16 +39,21 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 
 
 async def release_connection(session: AsyncSession) -> None:
-    """Hand the session's connection back before CPU-heavy work (password hashing, RSA), when
-    the transaction has only read: on PostgreSQL the pool gets it back, on SQLite the write
-    lock of `BEGIN IMMEDIATE` is released. Objects it loaded stay usable, detached: `add`
-    back any the caller will change. The next statement opens a new transaction.
+    """Hand the session's connection back before CPU-heavy work (password hashing, RSA): on
+    PostgreSQL the pool gets it back, on SQLite the write lock of `BEGIN IMMEDIATE` is
+    released. Objects it loaded stay usable, detached: `add` back any the caller will change.
+    The next statement opens a new transaction.
 
-    Call it only before the transaction's first write: ending it discards what it wrote.
-    Unflushed changes are refused outright."""
+    The transaction is committed, not rolled back: what the caller has done so far must be
+    reads only, but a dependency may have written something complete on its own before the
+    endpoint ran (the refresh of a session cookie, the purge of an expired idempotency key),
+    and that must not be silently discarded. A transaction that only read commits exactly as it
+    would roll back. Transaction-scoped locks (an idempotency key's) end with it: take them
+    again in the new transaction (`IdempotencyGuard.claim`). Unflushed changes are refused
+    outright: they would be the caller's own writes."""
     if session.new or session.dirty or session.deleted:
         raise RuntimeError("release_connection: the session has unflushed changes")
     if not session.in_transaction():
         return
     session.expunge_all()
-    await session.rollback()
+    await session.commit()

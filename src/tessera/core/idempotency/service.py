@@ -8,6 +8,31 @@
   serialised (`BEGIN IMMEDIATE`), so the second waits and then receives the replay.
 - Requests that fail (4xx, validation) store nothing, so a corrected retry runs normally.
 - Keys older than the retention (24 h) are treated as new and purged by a scheduled job.
+
+Endpoints that hand the connection back for CPU work
+----------------------------------------------------
+An endpoint may end its transaction before slow work (`release_connection`, then e.g. RSA
+signing) and write its effects in a new one. The lock ends with the first transaction, so the
+endpoint calls `claim()` again once the work is done and before it writes any effect; `respond`
+refuses (RuntimeError) to store a reply in a transaction that has not claimed the key. Why
+that still executes nothing twice:
+
+1. An effect under a key is written only in a transaction T that has claimed it, and T stores
+   the reply itself, before it commits.
+2. Claiming on PostgreSQL takes the advisory lock first (held by T until its commit) and then
+   reads the stored reply in a new statement. PostgreSQL makes a commit visible before it
+   releases the transaction's locks, and READ COMMITTED gives each statement a snapshot taken
+   when it starts. So if another transaction T' claimed the key and committed an effect before
+   T took the lock, T's read sees T''s reply and T replays it instead of writing; if T' still
+   holds the lock, T gets 409. Two transactions cannot hold the lock at once.
+3. On SQLite a write transaction holds the database's write lock from `BEGIN IMMEDIATE` to its
+   commit and reads every committed row: the same argument with one global lock.
+
+What changes is only the work done by a duplicate: while the first request computes without
+a transaction, the key is free, so a duplicate sent meanwhile passes the dependency's claim and
+computes too, then loses at its second claim (409, or the replay once the first committed).
+Its result is thrown away, never sent. A duplicate sent after the first completed is answered
+by the dependency's claim without computing anything.
 """
 
 from __future__ import annotations
@@ -37,6 +62,9 @@ _VALID_KEY = re.compile(r"^[\x20-\x7e]{1,255}$")  # printable ASCII, at most 255
 
 
 class IdempotencyGuard:
+    """The key of one request (or none). The dependency claims it before the endpoint runs;
+    an endpoint that ends its transaction early (`release_connection`) claims it again."""
+
     def __init__(
         self, session: AsyncSession, scope: str | None, key: str | None, fingerprint: str | None
     ) -> None:
@@ -44,11 +72,59 @@ class IdempotencyGuard:
         self.scope = scope
         self.key = key
         self.fingerprint = fingerprint
+        self._claimed_in: object | None = None  # the transaction that holds the key
+
+    async def claim(self) -> None:
+        """Take the key in the session's current transaction (opening one): 409 while another
+        request holds it (PostgreSQL), the stored reply (`ShortCircuit`) if one completed with
+        it, 422 if it completed with a different request. Nothing to do without a key.
+
+        Call it again after `release_connection` and before writing any effect: the first
+        claim ended with the transaction it was made in."""
+        if self.key is None or self.scope is None:
+            return
+        session = self.session
+        if session.get_bind().dialect.name == "postgresql":
+            name = f"{self.scope}\n{self.key}"
+            lock = func.pg_try_advisory_xact_lock(func.hashtextextended(name, 0))
+            if not await session.scalar(select(lock)):
+                raise Conflict(
+                    f"A request with this {HEADER} is still in progress",
+                    code="idempotency_in_flight",
+                )
+        stored = await session.scalar(
+            select(IdempotencyKey).where(
+                IdempotencyKey.scope == self.scope, IdempotencyKey.key == self.key
+            )
+        )
+        if stored is not None and stored.created_at < utcnow() - RETENTION:
+            await session.delete(stored)
+            await session.flush()
+            stored = None
+        if stored is not None:
+            if stored.fingerprint != self.fingerprint:
+                raise Unprocessable(
+                    f"This {HEADER} was already used with a different request",
+                    code="idempotency_key_reused",
+                )
+            raise ShortCircuit(
+                Response(
+                    stored.response_body.encode(),
+                    status_code=stored.response_status,
+                    media_type="application/json",
+                    headers={REPLAYED_HEADER: "true"},
+                )
+            )
+        self._claimed_in = session.sync_session.get_transaction()
 
     async def respond(self, result: Any, *, status_code: int = 200) -> Response:
         """Serialise `result` once; store it under the key (if any) in this transaction."""
         body = _encode(result)
         if self.key is not None and self.scope is not None and self.fingerprint is not None:
+            if self.session.sync_session.get_transaction() is not self._claimed_in:
+                # The effects were written in a transaction that never claimed the key: a
+                # parallel duplicate could have written them too. A bug, never a user error.
+                raise RuntimeError("IdempotencyGuard: claim() the key again after releasing")
             self.session.add(
                 IdempotencyKey(
                     scope=self.scope,
@@ -87,37 +163,9 @@ async def idempotency_guard(request: Request, session: DbSession) -> Idempotency
     scope = getattr(request.state, "principal", None)
     if scope is None:
         raise RuntimeError("declare Idempotency after the authentication dependency")
-    fingerprint = await _fingerprint(request)
-
-    if session.get_bind().dialect.name == "postgresql":
-        lock = func.pg_try_advisory_xact_lock(func.hashtextextended(f"{scope}\n{key}", 0))
-        if not await session.scalar(select(lock)):
-            raise Conflict(
-                f"A request with this {HEADER} is still in progress",
-                code="idempotency_in_flight",
-            )
-    stored = await session.scalar(
-        select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
-    )
-    if stored is not None and stored.created_at < utcnow() - RETENTION:
-        await session.delete(stored)
-        await session.flush()
-        stored = None
-    if stored is not None:
-        if stored.fingerprint != fingerprint:
-            raise Unprocessable(
-                f"This {HEADER} was already used with a different request",
-                code="idempotency_key_reused",
-            )
-        raise ShortCircuit(
-            Response(
-                stored.response_body.encode(),
-                status_code=stored.response_status,
-                media_type="application/json",
-                headers={REPLAYED_HEADER: "true"},
-            )
-        )
-    return IdempotencyGuard(session, scope, key, fingerprint)
+    guard = IdempotencyGuard(session, scope, key, await _fingerprint(request))
+    await guard.claim()
+    return guard
 
 
 Idempotency = Annotated[IdempotencyGuard, Depends(idempotency_guard)]

@@ -226,7 +226,7 @@ async def sign_blinded(
     """Blind-sign one (`blinded_token`) or several (`blinded_tokens`) from a receipt."""
     await _enforce_sign_limit(limiter, tokens, actor)
     batch = await IssuanceService(session, tokens).sign_for_receipt(
-        actor, body.receipt_id, body.blinded(), body.key_id
+        actor, body.receipt_id, body.blinded(), body.key_id, idem=idem
     )
     result = _signed_body(batch, body.is_batch)
     result["tokens_remaining"] = batch.remaining
@@ -324,7 +324,7 @@ async def redeem_voucher(
 ) -> Response:
     """Pay `amount_cents` (the token price per blinded token) from a voucher and get signatures."""
     batch, remaining = await IssuanceService(session, tokens).redeem_voucher(
-        actor, body.voucher_code, body.amount_cents, body.blinded(), body.key_id
+        actor, body.voucher_code, body.amount_cents, body.blinded(), body.key_id, idem=idem
     )
     result = _signed_body(batch, body.is_batch)
     result["remaining_balance"] = remaining

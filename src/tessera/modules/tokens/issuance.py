@@ -1,9 +1,31 @@
 """Issuance: receipts, blind signing (JSON and RFC 9578), vouchers.
 
-Order of work in every minting call: validate the blinded inputs (cheap, before anything is
-consumed), take the allowance with one conditional UPDATE, sign in a worker thread, record the
-issuance (a count, never a token value), and append the audit row last. If signing fails the
-request's transaction rolls back and the allowance is not spent.
+Order of work in every minting call (`sign_blinded`, `/token-request`, `redeem_voucher`):
+
+1. Validate the blinded inputs and the price (cheap, before anything is read).
+2. Read: the key, and whether the receipt's allowance or the voucher's balance covers the
+   request. A refusal here (404, 409 `receipt_exhausted`, 400 `insufficient_balance`, 422
+   `unknown_key` …) costs no signature.
+3. Hand the connection back (`release_connection`: the request's transaction ends; it has only
+   read) and blind-sign in a worker thread. No connection is checked out and no transaction is
+   open meanwhile, so a burst of signers cannot empty the pool on PostgreSQL, nor hold
+   SQLite's write lock (`BEGIN IMMEDIATE`) while other requests wait for it.
+4. In a new transaction: claim the request's `Idempotency-Key` again (409 while another
+   request with it is writing, its stored reply once it has committed), take the allowance or
+   the balance with its guarded single-statement update, record the issuance (a count, never
+   a token value) and the audit row, and store the idempotent reply; the request commits.
+
+Why nothing is handed out twice or unpaid: signatures leave the service only on the path
+through step 4, where the allowance or balance was taken by a conditional `UPDATE` (the
+receipt row's `minted + n <= allowed`, the ledger's guarded update of the voucher account) in
+the same transaction that records the issuance and stores the reply. Step 2 is only a
+pre-check: requests that pass it together all sign, then race at step 4, where exactly as many
+win as the allowance or balance covers and the others get the same refusal step 2 would have
+given (409 `receipt_exhausted`, 400 `insufficient_balance`); their signatures are discarded.
+If signing fails (the fault check), nothing has been written. The same key sent twice at once
+is at most one issuance: see `tessera.core.idempotency.service` for why claiming again in the
+new transaction keeps that guarantee (a duplicate sent while the first signs signs too, and
+then gets the 409 or the replay).
 """
 
 from __future__ import annotations
@@ -20,11 +42,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.core import audit
 from tessera.core.db.base import new_uuid, utcnow
+from tessera.core.db.session import release_connection
 from tessera.core.errors import AppError, BadRequest, Conflict, NotFound, Unprocessable
+from tessera.core.idempotency import IdempotencyGuard
 from tessera.core.kit.money import CURRENCY_EXPONENTS
 from tessera.core.ledger import InsufficientFunds, Ledger
 from tessera.modules.tokens.actor import Actor
 from tessera.modules.tokens.keyring import IssuerKey
+from tessera.modules.tokens.models import Voucher
 from tessera.modules.tokens.payments import check_payment
 from tessera.modules.tokens.repository import TokensRepository
 from tessera.modules.tokens.schemas import (
@@ -86,6 +111,12 @@ class SignedBatch:
 def sign_batch(private_key: rsa.RSAPrivateKey, blinded: list[bytes]) -> list[bytes]:
     """BlindSign each input (RFC 9474 §4.3, with its range and fault checks). Blocking."""
     return [crypto.blind_sign(private_key, msg) for msg in blinded]
+
+
+def _insufficient_balance(left: int) -> BadRequest:
+    return BadRequest(
+        f"Insufficient voucher balance ({left} cents left)", code="insufficient_balance"
+    )
 
 
 def normalise_voucher_code(code: str) -> str | None:
@@ -178,49 +209,78 @@ class IssuanceService:
             if len(msg) != size or not 0 < int.from_bytes(msg, "big") < n:
                 raise InvalidBlindedToken()
 
-    async def _sign(self, key: IssuerKey, blinded: list[bytes]) -> list[bytes]:
+    async def _sign_released(
+        self, key: IssuerKey, blinded: list[bytes], idem: IdempotencyGuard | None
+    ) -> list[bytes]:
+        """Sign with no connection checked out and no transaction open, then claim the
+        request's idempotency key again in the session's new transaction (see the module
+        docstring). Refusals here (a fault check, a lost claim) have written nothing."""
+        await release_connection(self.session)
         private_key = self.tokens.keyring.private_key(key)
         try:
-            return await asyncio.to_thread(sign_batch, private_key, blinded)
+            signatures = await asyncio.to_thread(sign_batch, private_key, blinded)
         except crypto.InvalidInput:
             raise InvalidBlindedToken() from None
         except crypto.SigningFailure:
             raise SigningFailed() from None
+        if idem is not None:
+            await idem.claim()
+        return signatures
 
     async def sign_for_receipt(
-        self, actor: Actor, receipt_id: str, blinded: list[bytes], key_id_hex: str | None = None
+        self,
+        actor: Actor,
+        receipt_id: str,
+        blinded: list[bytes],
+        key_id_hex: str | None = None,
+        *,
+        idem: IdempotencyGuard | None = None,
     ) -> SignedBatch:
         key = await self.choose_key(key_id_hex)
         self.check_blinded(key, blinded)
-        return await self._mint_from_receipt(actor, receipt_id, key, blinded)
+        return await self._mint_from_receipt(actor, receipt_id, key, blinded, idem)
+
+    async def _check_allowance(self, receipt_id: str, owner: str, count: int) -> None:
+        """Refuse as `consume_allowance` would: 404 for a receipt that is not the caller's,
+        409 `receipt_exhausted` when fewer than `count` tokens are left."""
+        receipt = await self.repo.receipt_for_owner(receipt_id, owner)
+        if receipt is None:  # someone else's receipt looks exactly like a missing one
+            raise NotFound("Receipt not found", code="receipt_not_found")
+        left = receipt.tokens_allowed - receipt.tokens_minted
+        if receipt.status != "verified" or left < count:
+            raise ReceiptUsedUp(
+                f"This receipt has {left} token(s) left; {count} requested" if left else None
+            )
 
     async def _mint_from_receipt(
-        self, actor: Actor, receipt_id: str, key: IssuerKey, blinded: list[bytes]
+        self,
+        actor: Actor,
+        receipt_id: str,
+        key: IssuerKey,
+        blinded: list[bytes],
+        idem: IdempotencyGuard | None,
     ) -> SignedBatch:
-        remaining = await self.repo.consume_allowance(receipt_id, actor.owner, len(blinded))
-        if remaining is None:
-            receipt = await self.repo.receipt_for_owner(receipt_id, actor.owner)
-            if receipt is None:  # someone else's receipt looks exactly like a missing one
-                raise NotFound("Receipt not found", code="receipt_not_found")
-            left = receipt.tokens_allowed - receipt.tokens_minted
-            raise ReceiptUsedUp(
-                f"This receipt has {left} token(s) left; {len(blinded)} requested" if left else None
-            )
-        signatures = await self._sign(key, blinded)
+        count = len(blinded)
+        await self._check_allowance(receipt_id, actor.owner, count)  # no signature if refused
+        signatures = await self._sign_released(key, blinded, idem)
+        remaining = await self.repo.consume_allowance(receipt_id, actor.owner, count)
+        if remaining is None:  # parallel requests took the allowance while this one signed
+            await self._check_allowance(receipt_id, actor.owner, count)  # raises: 404 or 409
+            raise ReceiptUsedUp()  # not reached (minted only grows), but never sign for free
         await self.repo.add_issuance(
             key_id=key.key_id_hex,
             receipt_id=receipt_id,
-            token_count=len(blinded),
+            token_count=count,
             issued_by=actor.owner,
         )
-        TOKENS_ISSUED.labels(source="receipt").inc(len(blinded))
+        TOKENS_ISSUED.labels(source="receipt").inc(count)
         await audit.record(
             self.session,
             "token.issued",
             **actor.audit_fields(),
             target_type="tokens_receipt",
             target_id=receipt_id,
-            details={"count": len(blinded), "key_id": key.key_id_hex},
+            details={"count": count, "key_id": key.key_id_hex},
         )
         return SignedBatch(signatures, key, remaining)
 
@@ -238,7 +298,7 @@ class IssuanceService:
         if key is None:
             raise Unprocessable("TokenRequest names no live issuer key", code="unknown_key")
         self.check_blinded(key, [request.blinded_msg])
-        batch = await self._mint_from_receipt(actor, receipt_id, key, [request.blinded_msg])
+        batch = await self._mint_from_receipt(actor, receipt_id, key, [request.blinded_msg], None)
         return formats.TokenResponse(batch.signatures[0]).encode()
 
     # --- vouchers -------------------------------------------------------------------------------
@@ -302,6 +362,8 @@ class IssuanceService:
         amount_cents: int,
         blinded: list[bytes],
         key_id_hex: str | None = None,
+        *,
+        idem: IdempotencyGuard | None = None,
     ) -> tuple[SignedBatch, int]:
         """Sign `blinded` paid from a voucher; (signatures, remaining balance in cents)."""
         normalised = normalise_voucher_code(voucher_code)
@@ -314,13 +376,12 @@ class IssuanceService:
             raise Unprocessable(
                 f"amount_cents must be {price} for {len(blinded)} token(s)", code="invalid_amount"
             )
-        voucher_id, remaining = await self._spend_voucher(
-            voucher_code_hash(normalised), amount_cents
-        )
-        signatures = await self._sign(key, blinded)
+        voucher = await self._spendable_voucher(voucher_code_hash(normalised), amount_cents)
+        signatures = await self._sign_released(key, blinded, idem)
+        remaining = await self._spend_voucher(voucher, amount_cents)
         await self.repo.add_issuance(
             key_id=key.key_id_hex,
-            voucher_id=voucher_id,
+            voucher_id=voucher.id,
             token_count=len(blinded),
             amount_cents=amount_cents,
             issued_by=None if actor.kind == "anonymous" else actor.owner,
@@ -331,14 +392,14 @@ class IssuanceService:
             "voucher.redeemed",
             **actor.audit_fields(),
             target_type="tokens_voucher",
-            target_id=voucher_id,
+            target_id=voucher.id,
             details={"amount_cents": amount_cents, "count": len(blinded), "remaining": remaining},
         )
         return SignedBatch(signatures, key, remaining), remaining
 
-    async def _spend_voucher(self, code_hash: str, amount_cents: int) -> tuple[str, int]:
-        """Pay from a live voucher into the module's revenue, as one ledger movement (the
-        ledger's guarded update: parallel spends stop exactly at zero). (id, remaining)."""
+    async def _spendable_voucher(self, code_hash: str, amount_cents: int) -> Voucher:
+        """The live voucher of this code if it holds `amount_cents`: the refusals of
+        `_spend_voucher`, made by reading only, before anything is signed."""
         voucher = await self.repo.voucher_by_hash(code_hash)
         if voucher is None:
             raise VoucherNotFound()
@@ -347,8 +408,21 @@ class IssuanceService:
                 f"This voucher is in {voucher.currency}; tokens are sold in {self.config.currency}",
                 code="voucher_currency_mismatch",
             )
+        self._check_not_expired(voucher)
+        left = await Ledger(self.session).balance(voucher.ledger_account_id)
+        if left < amount_cents:
+            raise _insufficient_balance(left)
+        return voucher
+
+    @staticmethod
+    def _check_not_expired(voucher: Voucher) -> None:
         if voucher.expires_at is not None and voucher.expires_at <= utcnow():
             raise BadRequest("This voucher has expired", code="voucher_expired")
+
+    async def _spend_voucher(self, voucher: Voucher, amount_cents: int) -> int:
+        """Pay from the voucher into the module's revenue, as one ledger movement (the
+        ledger's guarded update: parallel spends stop exactly at zero). The balance left."""
+        self._check_not_expired(voucher)  # it may have expired while the tokens were signed
         ledger = Ledger(self.session)
         revenue = await ledger.system_account(WALLET_REVENUE_ACCOUNT, voucher.currency)
         try:
@@ -360,12 +434,10 @@ class IssuanceService:
                 reference=voucher.id,
                 metadata={"module": "tokens", "voucher_id": voucher.id},
             )
-        except InsufficientFunds:
+        except InsufficientFunds:  # parallel spends took the balance while this one signed
             left = await ledger.balance(voucher.ledger_account_id)
-            raise BadRequest(
-                f"Insufficient voucher balance ({left} cents left)", code="insufficient_balance"
-            ) from None
-        return voucher.id, txn.entries[0].balance_after
+            raise _insufficient_balance(left) from None
+        return txn.entries[0].balance_after
 
     async def voucher_balance(self, voucher_code: str) -> VoucherBalanceOut:
         normalised = normalise_voucher_code(voucher_code)
