@@ -22,14 +22,30 @@ from tessera.core.logging import access_log
 from tessera.core.metrics import HTTP_IN_FLIGHT, HTTP_LATENCY, HTTP_REQUESTS
 
 REQUEST_ID_HEADER = "X-Request-ID"
+# Where `add_response_header` keeps its headers: an attribute of `request.state`, which is the
+# `scope["state"]` dict under this key.
+_STATE_KEY = "tessera_response_headers"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _UNTRACKED = frozenset({"/metrics", "/healthz", "/health", "/readyz"})
+
+
+def add_response_header(state: Any, name: bytes, value: bytes) -> None:
+    """A header for whatever answer this request ends with (`state`: `request.state`), however
+    the endpoint builds it: FastAPI applies what a dependency sets on its injected `Response`
+    only to answers it serializes itself, not to a `Response` an endpoint returns, a replayed
+    idempotent reply or an error. The refreshed access cookie of a cookie session goes here."""
+    headers = getattr(state, _STATE_KEY, None)
+    if headers is None:
+        headers = []
+        setattr(state, _STATE_KEY, headers)
+    headers.append((name, value))
 
 
 class RequestContextMiddleware:
     """Accept or mint `X-Request-ID`, bind it to every log line, echo it, log and count; and
     the security headers: `nosniff` everywhere, `no-store` unless the endpoint chose its own
-    caching (tokens, balances and personal data must never sit in a shared cache).
+    caching (tokens, balances and personal data must never sit in a shared cache); and the
+    headers a dependency added for the answer (`add_response_header`).
 
     One middleware rather than two: every layer wraps `send` once more on every request, and
     the headers are added in one pass over the response's header list.
@@ -50,7 +66,8 @@ class RequestContextMiddleware:
         request_id = (
             incoming if incoming and _VALID_REQUEST_ID.match(incoming) else os.urandom(16).hex()
         )
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
         client = scope.get("client")
         set_current_request(
             RequestMeta(
@@ -73,6 +90,7 @@ class RequestContextMiddleware:
                 message["headers"] = _edge_headers(
                     message.get("headers", ()), request_id_header, security_headers
                 )
+                message["headers"].extend(state.get(_STATE_KEY, ()))
             await send(message)
 
         HTTP_IN_FLIGHT.inc()

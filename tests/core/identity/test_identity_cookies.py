@@ -138,6 +138,26 @@ async def test_a_stale_access_cookie_is_renewed_from_the_refresh_cookie(
     assert again.status_code == 200
 
 
+async def test_the_renewed_access_cookie_rides_on_any_answer(app_with: AppFactory) -> None:
+    """An endpoint that builds its own answer (an idempotent deposit's stored reply) still
+    hands the browser the access cookie renewed while authenticating it."""
+    settings = {"cors_origins": [FRONTEND], "frontend_url": FRONTEND}
+    async with app_with(**settings, wallet_direct_deposits=True) as (_, client):
+        client.headers["Origin"] = FRONTEND
+        await _sign_in(client)
+        stale = client.cookies[ACCESS]
+        client.cookies.delete(ACCESS)
+        deposit = await client.post(
+            "/api/v1/wallet/deposit",
+            json={"amount_usd": "5.00"},
+            headers={"X-XSRF-TOKEN": client.cookies[CSRF], "Idempotency-Key": "cookie-1"},
+        )
+        assert deposit.status_code == 200, deposit.text
+        assert ACCESS in _set_cookies(deposit) and client.cookies[ACCESS] != stale
+        assert (await client.get("/auth/me")).status_code == 200  # with the renewed cookie
+        assert ACCESS not in _set_cookies(await client.get("/auth/me"))  # nothing to renew
+
+
 async def test_cross_site_origin_is_refused_and_allowed_origin_passes(
     browser: tuple[Any, httpx2.AsyncClient],
 ) -> None:

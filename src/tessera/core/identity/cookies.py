@@ -26,6 +26,7 @@ from fastapi import Request, Response
 
 from tessera.core.config import CookieMode, Settings, origin_of
 from tessera.core.errors import Forbidden
+from tessera.core.middleware import add_response_header
 
 CSRF_HEADERS = ("x-csrf-token", "x-xsrf-token")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -155,6 +156,16 @@ def _set(
 
 def set_access_cookie(response: Response, settings: Settings, token: str, max_age: int) -> None:
     _set(response, settings, settings.access_cookie_name, token, max_age)
+
+
+def renew_access_cookie(request: Request, settings: Settings, token: str, max_age: int) -> None:
+    """The renewed access cookie of a cookie session (refreshed while authenticating), sent
+    with whatever answer the request ends with, however the endpoint builds it."""
+    renewed = Response()
+    set_access_cookie(renewed, settings, token, max_age)
+    for name, value in renewed.raw_headers:
+        if name == b"set-cookie":
+            add_response_header(request.state, name, value)
 
 
 def set_session_cookies(

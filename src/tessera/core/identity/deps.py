@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,7 +34,7 @@ from tessera.core.identity.cookies import (
     CsrfFailed,
     check_csrf,
     read_cookies,
-    set_access_cookie,
+    renew_access_cookie,
 )
 from tessera.core.identity.failures import INVALID_CREDENTIALS
 from tessera.core.identity.jwt_tokens import InvalidAccessToken, decode_access
@@ -97,7 +97,6 @@ REFRESHABLE = frozenset({"invalid_token", "token_superseded"})
 
 async def _user_from_cookies(
     request: Request,
-    response: Response,
     session: AsyncSession,
     state: IdentityState,
     load: UserLoader | None = None,
@@ -144,7 +143,7 @@ async def _user_from_cookies(
         raise failure
     if not owner.is_active:
         raise Forbidden("Account is inactive", code="inactive_user")
-    set_access_cookie(response, settings, access.token, access.expires_in)
+    renew_access_cookie(request, settings, access.token, access.expires_in)
     request.state.principal = f"user:{owner.id}"
     request.state.session_id = access.session_id
     return owner
@@ -164,7 +163,6 @@ async def _api_key_from_header(
 
 async def _signed_in_user(
     request: Request,
-    response: Response,
     session: AsyncSession,
     state: IdentityState,
     load: UserLoader | None = None,
@@ -173,7 +171,7 @@ async def _signed_in_user(
     if scheme == "bearer" and token:
         return await _user_from_bearer(request, session, state, token, load)
     if not scheme:  # an Authorization header, whatever it holds, means cookies are ignored
-        user = await _user_from_cookies(request, response, session, state, load)
+        user = await _user_from_cookies(request, session, state, load)
         if user is not None:
             return user
     raise Unauthorized(NOT_AUTHENTICATED, code="not_authenticated")
@@ -181,14 +179,13 @@ async def _signed_in_user(
 
 async def current_user(
     request: Request,
-    response: Response,
     session: DbSession,
     _token: Annotated[str | None, Depends(bearer_scheme)],
 ) -> User:
     # The identity state straight from the app rather than as a sub-dependency (as for API
     # keys): this runs on every signed-in request, and each dependency FastAPI solves costs.
     state = state_of(request.app.state.runtime)
-    return await _signed_in_user(request, response, session, state)
+    return await _signed_in_user(request, session, state)
 
 
 @dataclass
@@ -220,7 +217,6 @@ class _AccountLoader:
 
 async def current_account(
     request: Request,
-    response: Response,
     session: DbSession,
     _token: Annotated[str | None, Depends(bearer_scheme)],
 ) -> Account:
@@ -229,7 +225,7 @@ async def current_account(
     session check)."""
     state = state_of(request.app.state.runtime)
     loader = _AccountLoader(session, state.hooks.profiles)
-    user = await _signed_in_user(request, response, session, state, loader)
+    user = await _signed_in_user(request, session, state, loader)
     fields = loader.fields if loader.user is user else await state.hooks.profile(session, user)
     return Account(user, views.account(user, fields))
 
@@ -268,7 +264,6 @@ def ApiKeyPrincipal(*roles: str) -> Callable[..., Awaitable[ApiKeyIdentity]]:
 
 async def _principal(
     request: Request,
-    response: Response,
     session: AsyncSession,
     state: IdentityState,
     roles: tuple[str, ...],
@@ -276,7 +271,7 @@ async def _principal(
 ) -> Principal:
     scheme, credentials = _split_authorization(request)
     if not scheme and allow_users:
-        user = await _user_from_cookies(request, response, session, state)
+        user = await _user_from_cookies(request, session, state)
         if user is not None:
             return Principal(kind="user", id=user.id, role=None, user=user)
     if scheme == "apikey" and roles:
@@ -297,13 +292,12 @@ def Caller(*roles: str, allow_users: bool = True) -> Callable[..., Awaitable[Pri
 
     async def caller(
         request: Request,
-        response: Response,
         session: DbSession,
         state: IdentityDep,
         _header: Annotated[str | None, Depends(api_key_scheme)],
         _token: Annotated[str | None, Depends(bearer_scheme)],
     ) -> Principal:
-        return await _principal(request, response, session, state, allowed, allow_users)
+        return await _principal(request, session, state, allowed, allow_users)
 
     caller.__name__ = f"caller_{'_'.join(allowed) or 'users'}"
     return caller
@@ -317,18 +311,17 @@ def OptionalCaller(*roles: str) -> Callable[..., Awaitable[Principal | None]]:
 
     async def optional_caller(
         request: Request,
-        response: Response,
         session: DbSession,
         state: IdentityDep,
         _header: Annotated[str | None, Depends(api_key_scheme)],
         _token: Annotated[str | None, Depends(bearer_scheme)],
     ) -> Principal | None:
         if request.headers.get("authorization"):
-            return await _principal(request, response, session, state, allowed, True)
+            return await _principal(request, session, state, allowed, True)
         if not read_cookies(request, state.settings).present:
             return None
         try:  # stale or cross-site cookies make an anonymous caller, not an error
-            user = await _user_from_cookies(request, response, session, state)
+            user = await _user_from_cookies(request, session, state)
         except (Unauthorized, CsrfFailed):
             return None
         return None if user is None else Principal(kind="user", id=user.id, role=None, user=user)

@@ -5,10 +5,6 @@ turn it into plain Python, then encode that as JSON: three passes. For the hotte
 endpoints (`/healthz`, `/auth/me`) the model is built from trusted values right there, so
 one pass (pydantic's own JSON serializer) is enough; `response_model` stays on the route for
 the schema.
-
-FastAPI applies what dependencies set on the injected `Response` (a refreshed session cookie)
-only to answers it builds itself; pass that `Response` as `carrying` and its headers ride
-along on this one.
 """
 
 from __future__ import annotations
@@ -17,12 +13,5 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 
-def model_response(
-    model: BaseModel, status_code: int = 200, *, carrying: Response | None = None
-) -> Response:
-    answer = Response(model.model_dump_json(), status_code, media_type="application/json")
-    if carrying is not None:
-        answer.raw_headers.extend(
-            header for header in carrying.raw_headers if header[0] != b"content-length"
-        )
-    return answer
+def model_response(model: BaseModel, status_code: int = 200) -> Response:
+    return Response(model.model_dump_json(), status_code, media_type="application/json")

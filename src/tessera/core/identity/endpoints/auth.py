@@ -271,10 +271,9 @@ async def logout_all(
 
 
 @router.get("/me", response_model=MeOut, responses=error_responses(401, 403))
-async def me(account: CurrentAccount, response: Response) -> Response:
+async def me(account: CurrentAccount) -> Response:
     """The account: the core fields and what the enabled modules add for their clients."""
-    # A cookie session's refreshed cookies, set on `response`, ride along.
-    return model_response(MeOut.model_validate(account.view), carrying=response)
+    return model_response(MeOut.model_validate(account.view))
 
 
 @router.patch("/me", response_model=MeOut, responses=error_responses(401, 403, 422))
