@@ -103,16 +103,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     generated_openapi = app.openapi
     app.openapi = lambda: document_validation_errors(generated_openapi())  # type: ignore[method-assign]
-    routing.install()
-    app.include_router(health.router)
     # FastAPI checks routes in order, a few microseconds each. A router with a prefix (/auth,
     # /admin …) is passed over with one prefix check (`routing`), one without costs a check per
     # route; so prefixed routers come first, then the product modules' (kiosks and validators,
     # many calls a second) before the core's; the docs pages (people, now and then) last. No
     # two parts share a method and path, so the order changes nothing else.
+    routing.install()
     routers = [router for part in [*modules, *core] for router in part.routers]
-    for router in sorted(routers, key=lambda router: not router.prefix):
-        app.include_router(router)
+    for router in [health.router, *sorted(routers, key=lambda router: not router.prefix)]:
+        routing.add_router(app, router)
     if settings.serves_docs:
         install_offline_docs(app)
 
