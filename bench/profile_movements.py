@@ -111,6 +111,8 @@ async def measure(
         await request()
         per_request.append(log.sent[start:])
     log.listen(False)
+    # The most frequent list; "varying" says whether any request sent another (a shard
+    # taken by someone else, say, makes a deposit wait for one at random: one more UPDATE).
     lists = {tuple(s) for s in per_request}
     statements = max(lists, key=lambda s: per_request.count(list(s)))
 
