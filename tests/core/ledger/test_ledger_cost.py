@@ -11,9 +11,12 @@ from typing import Any
 from sqlalchemy import event, func, select
 
 from tessera.core.audit.models import AuditLog
+from tessera.core.config import Settings
 from tessera.core.db.engine import Database
+from tessera.core.errors import AppError
 from tessera.core.identity.models import User
-from tessera.core.ledger import Ledger, LedgerEntry
+from tessera.core.ledger import InsufficientFunds, Ledger, LedgerEntry
+from tessera.core.ledger.wallet import WalletService
 from tests.core.ledger.ledger_support import funded_wallet, new_user
 
 # The movement itself: one query for both accounts, a savepoint, the wallet's and the
@@ -94,8 +97,6 @@ async def test_a_movement_sees_what_the_caller_added_and_updates_what_it_loaded(
 async def test_a_refused_transfer_between_wallets_leaves_the_loaded_wallets_right(
     ledger_db: Database,
 ) -> None:
-    from tessera.core.ledger import InsufficientFunds
-
     poor = await new_user(ledger_db)
     _, rich_wallet = await funded_wallet(ledger_db, 1000)
     async with ledger_db.session() as session:
@@ -114,3 +115,23 @@ async def test_a_refused_transfer_between_wallets_leaves_the_loaded_wallets_righ
         else:
             raise AssertionError("an empty wallet paid")
         assert (poor_wallet.balance, rich.balance) == (0, 1000)
+
+
+async def test_a_withdrawal_reads_the_wallet_once_and_a_missing_wallet_is_still_a_404(
+    ledger_db: Database, settings: Settings
+) -> None:
+    user_id, _ = await funded_wallet(ledger_db, 500)
+    async with ledger_db.session() as session:
+        await session.execute(select(1))
+        with statements(ledger_db) as sent:
+            moved = await WalletService(session, settings).withdraw(user_id, 200, None)
+    assert len(sent) <= MOVEMENT_STATEMENTS[ledger_db.dialect], sent
+    assert moved.entry.balance_after == 300
+    walletless = await new_user(ledger_db)
+    async with ledger_db.session() as session:
+        try:
+            await WalletService(session, settings).withdraw(walletless, 1, None)
+        except AppError as refused:
+            assert (refused.status_code, refused.code) == (404, "wallet_not_found")
+        else:
+            raise AssertionError("a user without a wallet withdrew")
