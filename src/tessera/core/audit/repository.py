@@ -6,12 +6,47 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import Insert, Table, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.core.audit.models import AuditLog, AuditSigningKey, AuditTreeHead, AuditTreeNode
 
 SEQUENCER_LOCK_KEY = 0x7E55E4B  # arbitrary, constant: "the audit sequencer" (only it takes it)
+# What an append writes (`service.audit_values`); the sequencer fills in the rest later.
+APPEND_COLUMNS = (
+    "id",
+    "created_at",
+    "actor_type",
+    "actor_id",
+    "user_id",
+    "action",
+    "target_type",
+    "target_id",
+    "details",
+    "ip_address",
+    "user_agent",
+    "request_id",
+)
+
+
+def audit_table() -> Table:
+    table = AuditLog.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+async def flush_pending(session: AsyncSession) -> None:
+    """Flush what the caller added or changed, before a Core statement that may depend on it
+    (a Core statement does not autoflush); nothing when the session is clean."""
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+
+
+def append_statement(prefix: str) -> Insert:
+    """INSERT of one audit row whose values are bound as `prefix + column` (every column of
+    `audit_values`): for a caller that writes the row inside a statement of its own."""
+    table = audit_table()
+    return insert(table).values({name: bindparam(prefix + name) for name in APPEND_COLUMNS})
 
 
 class AuditRepository:
@@ -24,9 +59,12 @@ class AuditRepository:
 
     # --- appending (the request's transaction) -------------------------------------------------
 
-    async def append(self, row: AuditLog) -> None:
-        self.session.add(row)
-        await self.session.flush()
+    async def append(self, values: dict[str, Any]) -> None:
+        """One Core INSERT of `audit_values(...)`: no unit of work, no read back. Objects the
+        caller added but did not flush are flushed first, as the ORM's autoflush would: the
+        row may name a user inserted in this transaction (`user_id` is a foreign key)."""
+        await flush_pending(self.session)
+        await self.session.execute(insert(audit_table()), values)
 
     # --- the sequencer ---------------------------------------------------------------------------
 
@@ -73,8 +111,7 @@ class AuditRepository:
         """`marks`: {"row_id", "index", "leaf", "at"} per row (one executemany)."""
         if not marks:
             return
-        table = AuditLog.__table__
-        assert isinstance(table, Table)
+        table = audit_table()
         stmt = (
             update(table)
             .where(table.c.id == bindparam("row_id"), table.c.log_index.is_(None))

@@ -47,6 +47,37 @@ def leaf_data(row: AuditLog) -> bytes:
     return orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)
 
 
+def audit_values(
+    action: str,
+    *,
+    actor_type: str = "user",
+    actor_id: str | None = None,
+    user_id: str | None = None,
+    target_type: str | None = None,
+    target_id: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One audit row's columns, stamped with the current request (ip, user agent, request
+    id). `user_id` defaults to the actor for users. Every column the append writes is here,
+    so the row can be inserted by one Core statement (`AuditRepository.append`), or by a
+    caller that writes it in the same round trip as its own rows (the ledger does)."""
+    meta = current_request()
+    return {
+        "id": new_uuid(),
+        "created_at": utcnow(),
+        "actor_type": actor_type,
+        "actor_id": actor_id,
+        "user_id": user_id if user_id is not None else (actor_id if actor_type == "user" else None),
+        "action": action,
+        "target_type": target_type,
+        "target_id": target_id,
+        "details": details or {},
+        "ip_address": meta.ip_address,
+        "user_agent": meta.user_agent,
+        "request_id": meta.request_id,
+    }
+
+
 async def record(
     session: AsyncSession,
     action: str,
@@ -58,24 +89,19 @@ async def record(
     target_id: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> AuditLog:
-    """Append one row in the caller's transaction. `user_id` defaults to the actor for users."""
-    meta = current_request()
-    row = AuditLog(
-        id=new_uuid(),
-        created_at=utcnow(),
+    """Append one row in the caller's transaction. `user_id` defaults to the actor for users.
+    Returns the row as written (not attached to the session)."""
+    values = audit_values(
+        action,
         actor_type=actor_type,
         actor_id=actor_id,
-        user_id=user_id if user_id is not None else (actor_id if actor_type == "user" else None),
-        action=action,
+        user_id=user_id,
         target_type=target_type,
         target_id=target_id,
-        details=details or {},
-        ip_address=meta.ip_address,
-        user_agent=meta.user_agent,
-        request_id=meta.request_id,
+        details=details,
     )
-    await AuditRepository(session).append(row)
-    return row
+    await AuditRepository(session).append(values)
+    return AuditLog(**values)
 
 
 class AuditTrail:

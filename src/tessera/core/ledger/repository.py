@@ -8,9 +8,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, literal, or_, select, union_all, update
+from sqlalchemy import (
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
+from tessera.core.audit import append_statement
 from tessera.core.db.base import new_uuid, utcnow
 from tessera.core.db.engine import insert_for
 from tessera.core.kit.money import MAX_BALANCE_MINOR
@@ -33,6 +47,120 @@ class AccountDrift:
     entries_sum: int
     entries_count: int
     last_balance_after: int | None
+
+
+def _table(model: Any) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+ACCOUNTS = _table(LedgerAccount)
+SHARDS = _table(LedgerAccountShard)
+TRANSACTIONS = _table(LedgerTransaction)
+ENTRIES = _table(LedgerEntry)
+
+
+@dataclass(frozen=True)
+class Party:
+    """What a movement needs to know of an account, read by one Core SELECT (no ORM object,
+    no identity map, no shard sum): a movement never reads a balance, it changes it."""
+
+    id: str
+    currency: str
+    allow_negative: bool
+    user_id: str | None
+    code: str | None
+
+    @classmethod
+    def of(cls, account: LedgerAccount) -> Party:
+        return cls(
+            account.id, account.currency, account.allow_negative, account.user_id, account.code
+        )
+
+
+PARTY = select(
+    ACCOUNTS.c.id,
+    ACCOUNTS.c.currency,
+    ACCOUNTS.c.allow_negative,
+    ACCOUNTS.c.user_id,
+    ACCOUNTS.c.code,
+)
+PARTIES_BY_ID = PARTY.where(ACCOUNTS.c.id.in_(bindparam("ids", expanding=True)))
+# A user's wallet and a named account of one currency: both sides of a deposit or a charge.
+WALLET_AND_NAMED = PARTY.where(
+    ACCOUNTS.c.currency == bindparam("currency"),
+    or_(ACCOUNTS.c.user_id == bindparam("user_id"), ACCOUNTS.c.code == bindparam("code")),
+)
+
+# The guarded single-statement balance change of a wallet (see `apply_delta`). Built once:
+# a statement object is compiled and its cache key computed on first use only.
+_new_balance = ACCOUNTS.c.balance + bindparam("b_delta", type_=ACCOUNTS.c.balance.type)
+WALLET_DELTA = (
+    update(ACCOUNTS)
+    .where(
+        ACCOUNTS.c.id == bindparam("b_account"),
+        ~ACCOUNTS.c.allow_negative,
+        _new_balance <= MAX_BALANCE_MINOR,
+        _new_balance >= ACCOUNTS.c.reserved,  # held money cannot be spent twice
+    )
+    .values(balance=_new_balance, entry_count=ACCOUNTS.c.entry_count + 1)
+    .returning(ACCOUNTS.c.balance, ACCOUNTS.c.entry_count)
+)
+
+
+def _shard_delta(shard: Any) -> Any:
+    new_balance = SHARDS.c.balance + bindparam("b_delta", type_=SHARDS.c.balance.type)
+    return (
+        update(SHARDS)
+        .where(
+            SHARDS.c.account_id == bindparam("b_account"),
+            SHARDS.c.shard == shard,
+            new_balance <= MAX_BALANCE_MINOR,
+            new_balance >= -MAX_BALANCE_MINOR,
+        )
+        .values(balance=new_balance, entry_count=SHARDS.c.entry_count + 1)
+        .returning(SHARDS.c.shard, SHARDS.c.balance, SHARDS.c.entry_count)
+    )
+
+
+SHARD_DELTA = _shard_delta(bindparam("b_shard"))
+# PostgreSQL: any shard no other transaction holds, chosen at random, locked in the UPDATE.
+FREE_SHARD_DELTA = _shard_delta(
+    select(SHARDS.c.shard)
+    .where(SHARDS.c.account_id == bindparam("b_account"))
+    .order_by(func.random())
+    .limit(1)
+    .with_for_update(skip_locked=True)
+    .scalar_subquery()
+)
+
+# A movement's rows: its transaction, its two entries (debit `d_…`, credit `c_…`) and its
+# audit row (`a_…`). Each value is bound by column name with its prefix.
+TRANSACTION_INSERT = insert(TRANSACTIONS).values(
+    {c.name: bindparam("t_" + c.name) for c in TRANSACTIONS.columns}
+)
+# (INSERT … SELECT … UNION ALL SELECT …: SQLAlchemy caches its compiled form, which it does
+# not for a multi-row VALUES.)
+ENTRIES_INSERT = insert(ENTRIES).from_select(
+    [c.name for c in ENTRIES.columns],
+    union_all(
+        *(
+            select(*(bindparam(side + c.name, type_=c.type) for c in ENTRIES.columns))
+            for side in ("d_", "c_")
+        )
+    ),
+)
+AUDIT_INSERT = append_statement("a_")
+# PostgreSQL: all three in one statement, one round trip. The foreign keys (entry →
+# transaction) are checked at the end of the statement, when every row is in.
+MOVEMENT_ROWS = append_statement("a_").add_cte(
+    TRANSACTION_INSERT.cte("movement_transaction"), ENTRIES_INSERT.cte("movement_entries")
+)
+
+
+def _bound(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
+    return {prefix + name: value for name, value in values.items()}
 
 
 @dataclass(frozen=True)
@@ -80,7 +208,36 @@ class LedgerRepository:
             .with_for_update()
         )
 
+    async def flush_pending(self) -> None:
+        """Flush what the caller added or changed before a Core statement that depends on it
+        (Core statements do not autoflush): a wallet may be opened for a user inserted in
+        this transaction. Nothing to do, and no round trip, when the session is clean."""
+        if self.session.new or self.session.dirty or self.session.deleted:
+            await self.session.flush()
+
     # --- accounts -----------------------------------------------------------------------------
+
+    async def parties(self, account_ids: Sequence[str]) -> dict[str, Party]:
+        await self.flush_pending()
+        rows = await self.session.execute(PARTIES_BY_ID, {"ids": list(account_ids)})
+        return {row[0]: Party(*row) for row in rows}
+
+    async def wallet_and_named(
+        self, user_id: str, code: str, currency: str
+    ) -> tuple[Party | None, Party | None]:
+        """The user's wallet and the account named `code`, both in `currency`; one query."""
+        await self.flush_pending()
+        rows = await self.session.execute(
+            WALLET_AND_NAMED, {"user_id": user_id, "code": code, "currency": currency}
+        )
+        wallet = named = None
+        for row in rows:
+            party = Party(*row)
+            if party.user_id == user_id:
+                wallet = party
+            else:
+                named = party
+        return wallet, named
 
     async def get_account(self, account_id: str) -> LedgerAccount | None:
         return await self.session.get(LedgerAccount, account_id)
@@ -146,27 +303,27 @@ class LedgerRepository:
             select(LedgerAccount.balance).where(LedgerAccount.id == account_id)
         )
 
-    async def apply_delta(self, account_id: str, delta: int) -> LedgerAccount | None:
-        """Add `delta` to the balance unless that breaks the account's bounds; None if refused.
+    async def apply_delta(self, account_id: str, delta: int) -> tuple[int, int] | None:
+        """Add `delta` to the balance unless that breaks the account's bounds: the balance
+        and entry count after it, or None if refused.
 
         One guarded statement: the row lock, the check and the write are a single step, so
         on PostgreSQL a concurrent writer is waited for and the condition re-checked on the
         row it committed (READ COMMITTED re-evaluates the WHERE clause on the new version).
+        The account's object, if the session has loaded it, is kept up to date.
         """
-        new_balance = LedgerAccount.own_balance + delta
-        stmt = (
-            update(LedgerAccount)
-            .where(
-                LedgerAccount.id == account_id,
-                ~LedgerAccount.allow_negative,
-                new_balance <= MAX_BALANCE_MINOR,
-                new_balance >= LedgerAccount.reserved,  # held money cannot be spent twice
-            )
-            .values(own_balance=new_balance, entry_count=LedgerAccount.entry_count + 1)
-            .returning(LedgerAccount)
-            .execution_options(populate_existing=True, synchronize_session=False)
-        )
-        return (await self.session.scalars(stmt)).one_or_none()
+        row = (
+            await self.session.execute(WALLET_DELTA, {"b_account": account_id, "b_delta": delta})
+        ).first()
+        if row is None:
+            return None
+        balance, count = int(row[0]), int(row[1])
+        loaded = self.session.identity_map.get(identity_key(LedgerAccount, account_id))
+        if loaded is not None:
+            for name, value in (("own_balance", balance), ("balance", balance)):
+                set_committed_value(loaded, name, value)
+            set_committed_value(loaded, "entry_count", count)
+        return balance, count
 
     async def apply_shard_delta(
         self, account_id: str, delta: int, *, held: int | None
@@ -179,40 +336,22 @@ class LedgerRepository:
         held does it wait, for one chosen at random. SQLite has one writer: any shard will do.
         """
         if held is not None:
-            return await self._update_shard(account_id, held, delta)
+            return await self._update_shard(SHARD_DELTA, account_id, delta, held)
         if self.dialect == "postgresql":
-            free = (
-                select(LedgerAccountShard.shard)
-                .where(LedgerAccountShard.account_id == account_id)
-                .order_by(func.random())
-                .limit(1)
-                .with_for_update(skip_locked=True)
-                .scalar_subquery()
-            )
-            updated = await self._update_shard(account_id, free, delta)
+            updated = await self._update_shard(FREE_SHARD_DELTA, account_id, delta)
             if updated is not None:
                 return updated
         # Every shard busy (or SQLite): wait for one at random.
         shard = random.randrange(SYSTEM_SHARDS)  # noqa: S311 - spreading load, not secrecy
-        return await self._update_shard(account_id, shard, delta)
+        return await self._update_shard(SHARD_DELTA, account_id, delta, shard)
 
-    async def _update_shard(self, account_id: str, shard: object, delta: int) -> ShardUpdate | None:
-        table = LedgerAccountShard
-        new_balance = table.balance + delta
-        row = (
-            await self.session.execute(
-                update(table)
-                .where(
-                    table.account_id == account_id,
-                    table.shard == shard,
-                    new_balance <= MAX_BALANCE_MINOR,
-                    new_balance >= -MAX_BALANCE_MINOR,
-                )
-                .values(balance=new_balance, entry_count=table.entry_count + 1)
-                .returning(table.shard, table.balance, table.entry_count)
-                .execution_options(synchronize_session=False)
-            )
-        ).first()
+    async def _update_shard(
+        self, stmt: Any, account_id: str, delta: int, shard: int | None = None
+    ) -> ShardUpdate | None:
+        params: dict[str, Any] = {"b_account": account_id, "b_delta": delta}
+        if shard is not None:
+            params["b_shard"] = shard
+        row = (await self.session.execute(stmt, params)).first()
         return None if row is None else ShardUpdate(int(row[0]), int(row[1]), int(row[2]))
 
     # --- holds ----------------------------------------------------------------------------------
@@ -307,13 +446,28 @@ class LedgerRepository:
 
     # --- transactions and entries -------------------------------------------------------------
 
-    def stage_transaction(self, txn: LedgerTransaction) -> None:
-        """Inserted at the next flush (the movement's audit row flushes it)."""
-        self.session.add(txn)
-
-    async def add_entries(self, entries: Sequence[LedgerEntry]) -> None:
-        self.session.add_all(entries)
-        await self.session.flush()
+    async def write_movement(
+        self,
+        transaction: dict[str, Any],
+        debit: dict[str, Any],
+        credit: dict[str, Any],
+        audit: dict[str, Any],
+    ) -> None:
+        """Insert a movement's transaction, its two entries and its audit row (column name →
+        value each). PostgreSQL: one statement, one round trip. SQLite runs in the process,
+        where a statement costs no round trip and data-modifying CTEs do not exist: three."""
+        await self.flush_pending()
+        params = {
+            **_bound("t_", transaction),
+            **_bound("d_", debit),
+            **_bound("c_", credit),
+            **_bound("a_", audit),
+        }
+        if self.dialect == "postgresql":
+            await self.session.execute(MOVEMENT_ROWS, params)
+            return
+        for stmt in (TRANSACTION_INSERT, ENTRIES_INSERT, AUDIT_INSERT):
+            await self.session.execute(stmt, params)
 
     async def entries_page(
         self, account_id: str, *, limit: int, offset: int, sharded: bool = False

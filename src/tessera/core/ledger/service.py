@@ -1,6 +1,15 @@
 """`Ledger`: the only way money moves. Every method works in the caller's transaction and never
 commits; the request (or the job, or the CLI's `Database.session(write=True)`) commits.
 
+What a movement costs
+---------------------
+On PostgreSQL a movement between known accounts is five round trips: SAVEPOINT, one guarded
+UPDATE per side (the wallet's, then the shard's or the other wallet's), one INSERT that writes
+the transaction, both entries and the audit row (data-modifying CTEs), RELEASE. Finding the
+accounts is one Core SELECT of the columns a movement needs (`Party`), for both sides at
+once. Statements are built once at import (`repository.py`), so SQLAlchemy compiles each one
+once per process; the ORM's unit of work is not involved. See `docs/ledger.md`.
+
 How a movement stays correct under concurrency
 ----------------------------------------------
 The transaction belongs to the caller, so the ledger cannot restart it after a deadlock or a
@@ -25,6 +34,13 @@ retrying them, and keeps a bounded retry only as a safety net:
    transactions that move money once (every request does), no cycle of waits can form:
    wallet waits follow one order, and a holder of a shard waits for nothing but its commit.
    The audit log takes no lock at all (`tessera.core.audit`), so it is no part of the order.
+   The movement's rows (its transaction, two entries and audit row) are inserted after the
+   balance updates, in one statement on PostgreSQL; fresh rows with new random ids wait for
+   nobody, and their foreign-key checks take only KEY SHARE locks on the rows they name.
+   Those conflict with no lock a movement takes (a balance UPDATE takes FOR NO KEY UPDATE),
+   only with a change of a key column or a delete: a transaction that changed a user's
+   e-mail and then moved money on a wallet another movement for that user holds is the one
+   shape that could wait in a cycle; PostgreSQL detects it and point 4 resolves it.
    A transaction that moves money several times (a job charging many users) must keep the
    same order across its movements: call `lock_wallets(ids)` first, which locks every wallet
    it will touch in ascending id order; after that it waits only for free shards, reusing the
@@ -56,8 +72,9 @@ from prometheus_client import Counter
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
-from tessera.core.audit import record
+from tessera.core.audit import audit_values
 from tessera.core.db.base import new_uuid, utcnow
 from tessera.core.kit.money import CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR
 from tessera.core.ledger.errors import (
@@ -72,7 +89,7 @@ from tessera.core.ledger.errors import (
 )
 from tessera.core.ledger.holds import HoldBook
 from tessera.core.ledger.models import LedgerAccount, LedgerEntry, LedgerHold, LedgerTransaction
-from tessera.core.ledger.repository import LedgerRepository
+from tessera.core.ledger.repository import LedgerRepository, Party
 
 log = structlog.get_logger("tessera.ledger")
 RETRIES = Counter(
@@ -88,6 +105,7 @@ MOVEMENTS = Counter(
 )
 
 T = TypeVar("T")
+Side = LedgerAccount | Party  # what a movement needs of an account: id, currency, bounds, owner
 
 KIND_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,40}$")
 CODE_PATTERN = re.compile(r"^[a-z0-9_.:-]{1,64}$")
@@ -125,6 +143,14 @@ def _check_amount(amount: int) -> None:
 def _check_currency(currency: str) -> None:
     if currency not in CURRENCY_EXPONENTS:
         raise InvalidAmount(f"Unsupported currency {currency!r}", code="unsupported_currency")
+
+
+def _kind(kind: str) -> str:
+    """The kind as a plain string (a StrEnum member is stored as its value), checked."""
+    kind = str(kind)
+    if not KIND_PATTERN.match(kind):
+        raise InvalidKind()
+    return kind
 
 
 def _sqlstate(exc: DBAPIError) -> str | None:
@@ -264,37 +290,34 @@ class Ledger:
         kind, debit, credit = await self.movement_parties(
             debit_account_id, credit_account_id, amount, kind
         )
-
-        async def move() -> LedgerTransaction:
-            return await self._move(
-                debit,
-                credit,
-                amount,
-                kind=kind,
-                reference=reference,
-                metadata=metadata,
-                created_by=created_by,
-                description=description,
-                idempotency_key=idempotency_key,
-                actor_type=actor_type or ("user" if created_by else "system"),
-            )
-
-        return await self._in_savepoint(move, touched=(debit, credit))
+        return await self._transfer(
+            debit,
+            credit,
+            amount,
+            kind=kind,
+            reference=reference,
+            metadata=metadata,
+            created_by=created_by,
+            description=description,
+            idempotency_key=idempotency_key,
+            actor_type=actor_type,
+        )
 
     async def movement_parties(
         self, debit_account_id: str, credit_account_id: str, amount: int, kind: str
-    ) -> tuple[str, LedgerAccount, LedgerAccount]:
+    ) -> tuple[str, Party, Party]:
         """The checks every movement (a transfer, a hold) makes before it touches a balance:
-        the amount, the kind, two distinct accounts of one currency. Returns the kind as a
-        plain string (a StrEnum member is stored as its value) and the two accounts."""
+        the amount, the kind, two distinct accounts of one currency (read in one query).
+        Returns the kind as a plain string (a StrEnum member is stored as its value) and the
+        two accounts."""
         _check_amount(amount)
-        kind = str(kind)
-        if not KIND_PATTERN.match(kind):
-            raise InvalidKind()
+        kind = _kind(kind)
         if debit_account_id == credit_account_id:
             raise SameAccount()
-        debit = await self.get_account(debit_account_id)
-        credit = await self.get_account(credit_account_id)
+        found = await self.repo.parties([debit_account_id, credit_account_id])
+        debit, credit = found.get(debit_account_id), found.get(credit_account_id)
+        if debit is None or credit is None:
+            raise AccountNotFound()
         if debit.currency != credit.currency:
             raise CurrencyMismatch()
         return kind, debit, credit
@@ -316,15 +339,16 @@ class Ledger:
     ) -> LedgerTransaction:
         """Debit the user's wallet into the system account `to_account` (a fee, a purchase)."""
         _check_amount(amount)
-        _check_currency(currency)
-        wallet = await self.wallet_for(user_id, currency)
-        if wallet is None:
+        kind = _kind(kind)
+        wallet, target = await self._wallet_and_system(
+            user_id, to_account, currency, open_wallet=False
+        )
+        if wallet is None or target is None:  # no wallet: nothing to charge
             raise InsufficientFunds()
-        target = await self.system_account(to_account, currency)
-        return await self.transfer(
-            debit_account_id=wallet.id,
-            credit_account_id=target.id,
-            amount=amount,
+        return await self._transfer(
+            wallet,
+            target,
+            amount,
             kind=kind,
             reference=reference,
             metadata=metadata,
@@ -351,13 +375,15 @@ class Ledger:
     ) -> LedgerTransaction:
         """Credit the user's wallet (opened if missing) from the system account `from_account`."""
         _check_amount(amount)
-        _check_currency(currency)
-        source = await self.system_account(from_account, currency)
-        wallet = await self.open_wallet(user_id, currency)
-        return await self.transfer(
-            debit_account_id=source.id,
-            credit_account_id=wallet.id,
-            amount=amount,
+        kind = _kind(kind)
+        wallet, source = await self._wallet_and_system(
+            user_id, from_account, currency, open_wallet=True
+        )
+        assert wallet is not None and source is not None
+        return await self._transfer(
+            source,
+            wallet,
+            amount,
             kind=kind,
             reference=reference,
             metadata=metadata,
@@ -419,10 +445,59 @@ class Ledger:
 
     # --- internals ----------------------------------------------------------------------------
 
+    async def _wallet_and_system(
+        self, user_id: str, code: str, currency: str, *, open_wallet: bool
+    ) -> tuple[Party | None, Party | None]:
+        """The user's wallet (opened if missing and `open_wallet`) and the system account
+        `code` (created if missing, once there is a wallet), in one query when both exist."""
+        _check_currency(currency)
+        if not CODE_PATTERN.match(code):
+            raise ValueError(f"invalid system account code {code!r}")
+        wallet, system = await self.repo.wallet_and_named(user_id, code, currency)
+        if wallet is None:
+            if not open_wallet:
+                return None, system
+            wallet = Party.of(await self.open_wallet(user_id, currency))
+        if system is None:
+            system = Party.of(await self.system_account(code, currency))
+        return wallet, system
+
+    async def _transfer(
+        self,
+        debit: Side,
+        credit: Side,
+        amount: int,
+        *,
+        kind: str,
+        reference: str | None,
+        metadata: dict[str, Any] | None,
+        created_by: str | None,
+        description: str | None,
+        idempotency_key: str | None,
+        actor_type: str | None,
+    ) -> LedgerTransaction:
+        """A checked movement between two known accounts, in its own savepoint."""
+
+        async def move() -> LedgerTransaction:
+            return await self._move(
+                debit,
+                credit,
+                amount,
+                kind=kind,
+                reference=reference,
+                metadata=metadata,
+                created_by=created_by,
+                description=description,
+                idempotency_key=idempotency_key,
+                actor_type=actor_type or ("user" if created_by else "system"),
+            )
+
+        return await self._in_savepoint(move, touched=(debit, credit))
+
     async def _move(
         self,
-        debit: LedgerAccount,
-        credit: LedgerAccount,
+        debit: Side,
+        credit: Side,
         amount: int,
         *,
         kind: str,
@@ -433,65 +508,70 @@ class Ledger:
         idempotency_key: str | None,
         actor_type: str,
     ) -> LedgerTransaction:
+        """The balance changes first (wallets by id, then the system shard: the module doc,
+        point 3), each one guarded statement whose RETURNING gives the entry its place and
+        its balance after; then the transaction, its entries and its audit row, written in
+        one round trip on PostgreSQL. Nothing is read back: the returned transaction and its
+        entries are built from what was written (and are not attached to the session)."""
         now = utcnow()
-        txn = LedgerTransaction(
-            id=new_uuid(),
-            kind=kind,
-            currency=debit.currency,
-            amount=amount,
-            reference=reference,
-            description=description,
-            idempotency_key=idempotency_key,
-            created_by=created_by,
-            meta=metadata or {},
-            created_at=now,
-        )
-        # Fresh rows first, before any lock is taken: they hold nobody up.
-        self.repo.stage_transaction(txn)  # inserted with the audit row, in one flush
-        owner = debit.user_id or credit.user_id
-        await record(
-            self.session,
-            AUDIT_ACTION,
-            actor_type=actor_type,
-            actor_id=created_by,
-            user_id=owner,
-            target_type="ledger_transaction",
-            target_id=txn.id,
-            details={
-                "kind": kind,
-                "amount": amount,
-                "currency": txn.currency,
-                "debit_account_id": debit.id,
-                "credit_account_id": credit.id,
-                "reference": reference,
-            },
-        )
-        entries: dict[str, LedgerEntry] = {}
+        txn_id = new_uuid()
         held: dict[str, int] = self.session.info.setdefault(HELD_SHARDS, {})
         # Wallets in ascending id order, then system shards (see the module doc, point 3).
         plan = sorted(
             ((debit, -amount), (credit, amount)), key=lambda p: (p[0].allow_negative, p[0].id)
         )
+        entries: dict[str, dict[str, Any]] = {}
         for account, delta in plan:
             shard, seq, balance_after = await self._apply(account, delta, held)
-            entries[account.id] = LedgerEntry(
-                id=new_uuid(),
-                transaction_id=txn.id,
-                account_id=account.id,
-                shard=shard,
-                seq=seq,
-                amount=delta,
-                balance_after=balance_after,
-                created_at=now,
-            )
-        ordered = [entries[debit.id], entries[credit.id]]
-        await self.repo.add_entries(ordered)
-        set_committed_value(txn, "entries", ordered)
+            entries[account.id] = {
+                "id": new_uuid(),
+                "transaction_id": txn_id,
+                "account_id": account.id,
+                "shard": shard,
+                "seq": seq,
+                "amount": delta,
+                "balance_after": balance_after,
+                "created_at": now,
+            }
+        meta = metadata or {}
+        transaction = {
+            "id": txn_id,
+            "kind": kind,
+            "currency": debit.currency,
+            "amount": amount,
+            "reference": reference,
+            "description": description,
+            "idempotency_key": idempotency_key,
+            "created_by": created_by,
+            "metadata": meta,
+            "created_at": now,
+        }
+        audit = audit_values(
+            AUDIT_ACTION,
+            actor_type=actor_type,
+            actor_id=created_by,
+            user_id=debit.user_id or credit.user_id,
+            target_type="ledger_transaction",
+            target_id=txn_id,
+            details={
+                "kind": kind,
+                "amount": amount,
+                "currency": debit.currency,
+                "debit_account_id": debit.id,
+                "credit_account_id": credit.id,
+                "reference": reference,
+            },
+        )
+        debit_entry, credit_entry = entries[debit.id], entries[credit.id]
+        await self.repo.write_movement(transaction, debit_entry, credit_entry, audit)
+        del transaction["metadata"]
+        txn = LedgerTransaction(**transaction, meta=meta)
+        set_committed_value(
+            txn, "entries", [LedgerEntry(**debit_entry), LedgerEntry(**credit_entry)]
+        )
         return txn
 
-    async def _apply(
-        self, account: LedgerAccount, delta: int, held: dict[str, int]
-    ) -> tuple[int, int, int]:
+    async def _apply(self, account: Side, delta: int, held: dict[str, int]) -> tuple[int, int, int]:
         """(shard, seq, balance_after) of the account's side of a movement, or the refusal."""
         if not account.allow_negative:
             updated = await self.repo.apply_delta(account.id, delta)
@@ -499,7 +579,8 @@ class Ledger:
                 if delta < 0:
                     raise InsufficientFunds()
                 raise BalanceLimitExceeded()
-            return 0, updated.entry_count, updated.own_balance
+            balance, count = updated
+            return 0, count, balance
         shard = await self.repo.apply_shard_delta(account.id, delta, held=held.get(account.id))
         if shard is None:
             raise BalanceLimitExceeded()
@@ -507,7 +588,7 @@ class Ledger:
         return shard.shard, shard.entry_count, shard.balance
 
     async def _in_savepoint(
-        self, work: Callable[[], Awaitable[T]], *, touched: tuple[LedgerAccount, ...]
+        self, work: Callable[[], Awaitable[T]], *, touched: tuple[Side, ...]
     ) -> T:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
@@ -532,7 +613,10 @@ class Ledger:
                 await asyncio.sleep(random.uniform(0.005, 0.02) * attempt)  # noqa: S311
         raise AssertionError("unreachable")
 
-    async def _refresh(self, accounts: tuple[LedgerAccount, ...]) -> None:
-        """After a rolled-back savepoint, reload balances a failed attempt had loaded."""
+    async def _refresh(self, accounts: tuple[Side, ...]) -> None:
+        """After a rolled-back savepoint, reload the balances of the accounts the session had
+        loaded: a failed attempt may have updated them in memory (`apply_delta`)."""
         for account in accounts:
-            await self.session.refresh(account)
+            loaded = self.session.identity_map.get(identity_key(LedgerAccount, account.id))
+            if loaded is not None:
+                await self.session.refresh(loaded)

@@ -9,7 +9,7 @@ from enum import StrEnum
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.core.config import Settings
-from tessera.core.ledger.errors import DirectDepositsDisabled, WalletNotFound
+from tessera.core.ledger.errors import DirectDepositsDisabled, InsufficientFunds, WalletNotFound
 from tessera.core.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from tessera.core.ledger.service import HistoryItem, Ledger
 
@@ -95,17 +95,22 @@ class WalletService:
         *,
         idempotency_key: str | None = None,
     ) -> WalletMovement:
-        await self._wallet(user_id)
-        txn = await self.ledger.charge_user(
-            user_id,
-            amount,
-            WALLET_CURRENCY,
-            kind=EntryType.WITHDRAWAL,
-            to_account=EXTERNAL_ACCOUNT,
-            created_by=user_id,
-            description=description or "Wallet withdrawal",
-            idempotency_key=idempotency_key,
-        )
+        try:
+            txn = await self.ledger.charge_user(
+                user_id,
+                amount,
+                WALLET_CURRENCY,
+                kind=EntryType.WITHDRAWAL,
+                to_account=EXTERNAL_ACCOUNT,
+                created_by=user_id,
+                description=description or "Wallet withdrawal",
+                idempotency_key=idempotency_key,
+            )
+        except InsufficientFunds:
+            # The ledger refuses a charge of a missing wallet too; here that is a 404. Asked
+            # only on refusal, so a withdrawal that goes through reads its wallet once.
+            await self._wallet(user_id)
+            raise
         return WalletMovement(txn, txn.entries[0])
 
     async def adjust(
