@@ -18,24 +18,12 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.core.audit.models import AuditLog
-from tessera.core.audit.repository import AuditRepository
+from tessera.core.audit.repository import APPEND_COLUMNS, AuditRepository
 from tessera.core.context import current_request
 from tessera.core.db.base import new_uuid, utcnow
 
-LEAF_FIELDS = (
-    "id",
-    "created_at",
-    "actor_type",
-    "actor_id",
-    "user_id",
-    "action",
-    "target_type",
-    "target_id",
-    "details",
-    "ip_address",
-    "user_agent",
-    "request_id",
-)
+# A leaf hashes exactly the columns an append writes: the row as its transaction wrote it.
+LEAF_FIELDS = APPEND_COLUMNS
 
 
 def leaf_data(row: AuditLog) -> bytes:
