@@ -20,10 +20,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
-from tessera.aiservice import chunks, formats, model, ocr
+from tessera.aiservice import chunks, model, ocr
 from tessera.aiservice.config import AiServiceSettings
 from tessera.aiservice.extract import Extracted, UnreadableDocument, extract, normalise
 from tessera.aiservice.llm import LlmClient, LlmFailed
+from tessera.protocols import documents
 
 log = logging.getLogger("tessera.aiservice")
 
@@ -103,7 +104,7 @@ async def _document(
             content = await _read_upload(upload, settings.max_bytes)
             if not content:
                 raise ScanError(400, "empty_file", "The uploaded file is empty")
-            kind = formats.sniff(content)
+            kind = documents.sniff_bytes(content)
             if kind is None:
                 raise ScanError(
                     415,
@@ -120,7 +121,7 @@ async def _document(
                 extracted.pages.append(normalise(text))
             return extracted, force_llm, upload.filename
         if isinstance(text, str) and text.strip():
-            return Extracted([normalise(text)], formats.TXT), force_llm, None
+            return Extracted([normalise(text)], documents.TXT), force_llm, None
         return None, force_llm, None
     finally:
         await form.close()

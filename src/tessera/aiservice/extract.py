@@ -16,7 +16,8 @@ from PIL import Image, UnidentifiedImageError
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
-from tessera.aiservice import formats, ocr
+from tessera.aiservice import ocr
+from tessera.protocols import documents
 
 log = logging.getLogger("tessera.aiservice.extract")
 
@@ -48,18 +49,18 @@ def normalise(text: str) -> str:
 
 
 def extract(content: bytes, kind: str, ocr_languages: str) -> Extracted:
-    if kind == formats.TXT:
+    if kind == documents.TXT:
         return Extracted([normalise(content.decode("utf-8-sig", errors="replace"))], kind)
-    if kind == formats.DOCX:
+    if kind == documents.DOCX:
         return Extracted([_docx_text(content)], kind)
-    if kind in (formats.PNG, formats.JPEG):
+    if kind in (documents.PNG, documents.JPEG):
         try:
             image = Image.open(io.BytesIO(content))
             image.load()
         except (UnidentifiedImageError, OSError) as exc:
             raise UnreadableDocument("The image could not be read") from exc
         return Extracted([normalise(ocr.image_to_text(image, ocr_languages))], kind, [1])
-    if kind == formats.PDF:
+    if kind == documents.PDF:
         return _pdf(content, ocr_languages)
     raise UnreadableDocument(f"Unsupported document type {kind}")
 
@@ -98,7 +99,7 @@ def _pdf(content: bytes, ocr_languages: str) -> Extracted:
                 text = scanned
                 ocr_pages.append(number)
         pages.append(text)
-    return Extracted(pages, formats.PDF, ocr_pages)
+    return Extracted(pages, documents.PDF, ocr_pages)
 
 
 def _ocr_page_images(page: object, ocr_languages: str) -> str:
