@@ -60,21 +60,28 @@ def encode_access(
     return jwt.encode(payload, config.secret, algorithm=ALGORITHM), expires_at
 
 
-def decode_access(config: JwtConfig, token: str) -> AccessClaims:
+def _verified_payload(config: JwtConfig, token: str, required: list[str]) -> dict[str, Any]:
+    """The claims of a token this service signed, for its audience and issuer, with every
+    `required` claim present and `exp` not passed; `InvalidAccessToken` otherwise."""
     if not token or len(token) > MAX_TOKEN_LENGTH:
         raise InvalidAccessToken("bad length")
     try:
-        payload = jwt.decode(
+        payload: dict[str, Any] = jwt.decode(
             token,
             config.secret,
             algorithms=ALLOWED_ALGORITHMS,
             audience=config.audience,
             issuer=config.issuer,
             leeway=LEEWAY_SECONDS,
-            options={"require": REQUIRED_CLAIMS, "verify_signature": True},
+            options={"require": required, "verify_signature": True},
         )
     except jwt.PyJWTError as exc:
         raise InvalidAccessToken(type(exc).__name__) from exc
+    return payload
+
+
+def decode_access(config: JwtConfig, token: str) -> AccessClaims:
+    payload = _verified_payload(config, token, REQUIRED_CLAIMS)
     if payload.get("typ") != ACCESS_TYPE:
         raise InvalidAccessToken("wrong type")
     if int(payload["exp"]) > time.time() + config.max_lifetime_seconds + LEEWAY_SECONDS:
@@ -157,20 +164,7 @@ def encode_challenge(config: JwtConfig, *, user_id: str, now: datetime, ttl: tim
 
 def decode_challenge(config: JwtConfig, token: str) -> str:
     """The user id of a live two-factor challenge, or `InvalidAccessToken`."""
-    if not token or len(token) > MAX_TOKEN_LENGTH:
-        raise InvalidAccessToken("bad length")
-    try:
-        payload = jwt.decode(
-            token,
-            config.secret,
-            algorithms=ALLOWED_ALGORITHMS,
-            audience=config.audience,
-            issuer=config.issuer,
-            leeway=LEEWAY_SECONDS,
-            options={"require": CHALLENGE_CLAIMS, "verify_signature": True},
-        )
-    except jwt.PyJWTError as exc:
-        raise InvalidAccessToken(type(exc).__name__) from exc
+    payload = _verified_payload(config, token, CHALLENGE_CLAIMS)
     sub = payload.get("sub")
     if payload.get("typ") != CHALLENGE_TYPE or not isinstance(sub, str) or not sub:
         raise InvalidAccessToken("wrong type")
