@@ -78,6 +78,17 @@ class ScanInput:
     def file_type(self) -> str:
         return self.kind or "text"
 
+    def columns(self) -> dict[str, Any]:
+        """What a stored scan records of its input, synchronous or queued alike."""
+        return {
+            "filename": self.filename,
+            "file_type": self.file_type,
+            "file_size": self.size,
+            "input_source": self.input_source,
+            "content_hash": self.content_hash,
+            "force_llm": self.force_llm,
+        }
+
     @property
     def input_source(self) -> str:
         return "file_picker" if self.file is not None else "text_input"
@@ -171,12 +182,7 @@ async def store_scan(
     now = utcnow()
     stored = await RiskscanRepository(session).add_scan(
         user_id=user_id,
-        filename=scan.filename,
-        file_type=scan.file_type,
-        file_size=scan.size,
-        input_source=scan.input_source,
-        content_hash=scan.content_hash,
-        force_llm=scan.force_llm,
+        **scan.columns(),
         mode="sync",
         status="done",
         partial=False,
@@ -201,12 +207,7 @@ async def queue_scan(session: AsyncSession, user_id: str, scan: ScanInput) -> Sc
     repo = RiskscanRepository(session)
     stored = await repo.add_scan(
         user_id=user_id,
-        filename=scan.filename,
-        file_type=scan.file_type,
-        file_size=scan.size,
-        input_source=scan.input_source,
-        content_hash=scan.content_hash,
-        force_llm=scan.force_llm,
+        **scan.columns(),
         mode="async",
         status="queued",
         partial=False,
