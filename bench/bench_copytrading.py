@@ -31,7 +31,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from support import HttpConnection, pg_admin, pg_database_url, start_server
+from support import HttpConnection, pg_database_url, scratch_database, start_server
 
 from tessera.core.db.engine import Database
 from tessera.core.db.migrate import upgrade
@@ -249,44 +249,42 @@ async def event_rate(base: str, tokens: list[str], count: int, concurrency: int)
 
 
 async def main(quick: bool) -> dict[str, Any]:
-    name = f"tessera_bench_ct_{uuid.uuid4().hex[:8]}"
-    await pg_admin(f'CREATE DATABASE "{name}"')
-    url = pg_database_url(name)
-    data_dir = Path(tempfile.mkdtemp(prefix=f"{name}-"))
-    proc = None
-    try:
-        await asyncio.to_thread(upgrade, url)
-        master_token, secret, tokens, lone_token = await prepare(url)
-        proc, base = start_server(
-            {
-                **os.environ,
-                "TESSERA_ENV": "test",
-                "TESSERA_DATABASE_URL": url,
-                "TESSERA_SECRET_KEY": SECRET,
-                "TESSERA_SCHEDULER": "off",
-                "TESSERA_DATA_DIR": str(data_dir),
-                "TESSERA_LOG_LEVEL": "WARNING",
-                "TESSERA_REDIS_URL": os.environ.get(
-                    "TESSERA_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"
-                ),
-                "TESSERA_REDIS_PREFIX": name,
-                "TESSERA_COPYTRADING_EA_RATE": "1000000/minute",
-                "TESSERA_DB_POOL_SIZE": "30",
-            }
-        )
-        health, health_latencies = await healthz_rate(base, 1000 if quick else 3000, 16)
-        alone = await publish_rate(base, lone_token, 100 if quick else 300)
-        paced_count = 10 if quick else 30
-        paced = await delivery(base, master_token, secret, tokens, paced_count, pace=0.5)
-        relayed = await delivery(
-            base, master_token, secret, tokens, 50 if quick else 200, first=paced_count + 1
-        )
-        events = await event_rate(base, tokens, 500 if quick else 2000, 16)
-    finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(10)
-        await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with scratch_database("tessera_bench_ct") as name:
+        url = pg_database_url(name)
+        data_dir = Path(tempfile.mkdtemp(prefix=f"{name}-"))
+        proc = None
+        try:
+            await asyncio.to_thread(upgrade, url)
+            master_token, secret, tokens, lone_token = await prepare(url)
+            proc, base = start_server(
+                {
+                    **os.environ,
+                    "TESSERA_ENV": "test",
+                    "TESSERA_DATABASE_URL": url,
+                    "TESSERA_SECRET_KEY": SECRET,
+                    "TESSERA_SCHEDULER": "off",
+                    "TESSERA_DATA_DIR": str(data_dir),
+                    "TESSERA_LOG_LEVEL": "WARNING",
+                    "TESSERA_REDIS_URL": os.environ.get(
+                        "TESSERA_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"
+                    ),
+                    "TESSERA_REDIS_PREFIX": name,
+                    "TESSERA_COPYTRADING_EA_RATE": "1000000/minute",
+                    "TESSERA_DB_POOL_SIZE": "30",
+                }
+            )
+            health, health_latencies = await healthz_rate(base, 1000 if quick else 3000, 16)
+            alone = await publish_rate(base, lone_token, 100 if quick else 300)
+            paced_count = 10 if quick else 30
+            paced = await delivery(base, master_token, secret, tokens, paced_count, pace=0.5)
+            relayed = await delivery(
+                base, master_token, secret, tokens, 50 if quick else 200, first=paced_count + 1
+            )
+            events = await event_rate(base, tokens, 500 if quick else 2000, 16)
+        finally:
+            if proc is not None:
+                proc.terminate()
+                proc.wait(10)
     results = {
         "machine": {
             "python": sys.version.split()[0],

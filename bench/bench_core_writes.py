@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
-from support import PG_URL, HttpConnection, free_port, pg_admin, pg_database_url
+from support import HttpConnection, free_port, pg_database_url, pgbench_tps, scratch_database
 
 from tessera.core.audit.sequencer import Sequencer, create_signing_key
 from tessera.core.config import Settings
@@ -57,29 +57,6 @@ LOGIN_BURST = 200
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
-
-
-# --- the ceiling -------------------------------------------------------------------------------
-
-
-async def pgbench_tps(seconds: int) -> float:
-    name = f"tessera_pgbench_{uuid.uuid4().hex[:8]}"
-    url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
-    await pg_admin(f'CREATE DATABASE "{name}"')
-
-    def run(*args: str) -> str:
-        return subprocess.run(args, check=True, capture_output=True, text=True).stdout
-
-    try:
-        await asyncio.to_thread(run, "pgbench", "-i", "-q", "-s", "10", url)
-        out = await asyncio.to_thread(
-            run, "pgbench", "-b", "tpcb-like", "-c", "16", "-j", "2", "-n", "-T", str(seconds), url
-        )
-    finally:
-        await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    match = re.search(r"tps = ([\d.]+)", out)
-    assert match, out
-    return float(match.group(1))
 
 
 # --- servers -----------------------------------------------------------------------------------
@@ -416,12 +393,10 @@ def chart(results: dict[str, Any], path: Path) -> None:
 
 async def main(seconds: int, wallets: int) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": f"{platform.machine()}, {os.cpu_count()} cores"}
-    ceiling = await pgbench_tps(seconds)
+    ceiling = await asyncio.to_thread(pgbench_tps, seconds, clients=16, scale=10)
     results["pgbench_tpcb_tps"] = ceiling
-    name = f"tessera_bench_{uuid.uuid4().hex[:8]}"
-    await pg_admin(f'CREATE DATABASE "{name}"')
-    url = pg_database_url(name)
-    try:
+    async with scratch_database("tessera_bench") as name:
+        url = pg_database_url(name)
         await asyncio.to_thread(upgrade, url)
         settings = Settings(  # type: ignore[call-arg]
             _env_file=None, env="test", secret_key=SECRET, database_url=url
@@ -451,8 +426,6 @@ async def main(seconds: int, wallets: int) -> dict[str, Any]:
             await db.dispose()
             service = await in_process(url, min(wallets, 200), seconds)
             me = await me_during_logins(url, tmp)
-    finally:
-        await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     spread = two_workers["per_second"]
     results |= {
         "deposits_1_worker": one_worker,

@@ -20,7 +20,6 @@ bench/results/http.json (machine, versions, commit, every run) and bench/results
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
@@ -38,10 +37,15 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import httpx2
-from support import PG_URL, free_port, pg_admin, pg_database_url, require_tools
+from support import (
+    free_port,
+    pg_database_url,
+    pgbench_tps,
+    require_tools,
+    scratch_database_sync,
+)
 
 from tessera.core.db.migrate import upgrade
 from tessera.core.identity.passwords import argon2_hasher
@@ -334,39 +338,6 @@ def argon2_rate(seconds: float) -> float:
     return total / (time.perf_counter() - started)
 
 
-def pgbench_tps(seconds: float) -> float:
-    parsed = urlparse(PG_URL)
-    name = f"bench_pgbench_{secrets.token_hex(4)}"
-    conn = ["-h", parsed.hostname or "127.0.0.1", "-p", str(parsed.port or 5432)]
-    conn += ["-U", parsed.username or "postgres"]
-    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
-    try:
-        subprocess.run(
-            ["pgbench", *conn, "-i", "-q", "-s", "1", name], check=True, capture_output=True
-        )
-        out = subprocess.run(
-            [
-                "pgbench",
-                *conn,
-                "-b",
-                "tpcb-like",
-                "-c",
-                "8",
-                "-j",
-                "2",
-                "-T",
-                str(int(seconds)),
-                name,
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-    finally:
-        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    return float(re.search(r"tps = ([\d.]+)", out).group(1))  # type: ignore[union-attr]
-
-
 # --- the run -----------------------------------------------------------------------------------
 
 
@@ -421,9 +392,11 @@ def run_workers(workers: int, args: argparse.Namespace, work: Path) -> dict[str,
     """Every case for one worker count, round by round: in each round the ceiling and the
     cases divided by it run back to back, so that a ratio compares figures taken within
     seconds of each other on a machine whose load moves."""
-    name = f"bench_http_{secrets.token_hex(4)}"
-    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
-    url = pg_database_url(name)
+    with scratch_database_sync("bench_http") as name:
+        return _run_cases(workers, args, work, pg_database_url(name))
+
+
+def _run_cases(workers: int, args: argparse.Namespace, work: Path, url: str) -> dict[str, Any]:
     hello = start_hello(workers)
     try:
         upgrade(url, "head")
@@ -484,7 +457,6 @@ def run_workers(workers: int, args: argparse.Namespace, work: Path) -> dict[str,
             server.stop()
     finally:
         hello.stop()
-        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def versions() -> dict[str, str]:
@@ -633,7 +605,9 @@ def main() -> None:
         },
         "ceilings": {"hello and argon2id": "per worker count, under tessera_<n>w"},
     }
-    result["ceilings"]["pgbench_tpcb_tps"] = round(pgbench_tps(args.duration), 1)
+    result["ceilings"]["pgbench_tpcb_tps"] = round(
+        pgbench_tps(args.duration, clients=8, scale=1), 1
+    )
     print(f"pgbench -b tpcb-like: {result['ceilings']['pgbench_tpcb_tps']} tps")
     with tempfile.TemporaryDirectory() as tmp:
         for workers in args.workers:

@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from support import pg_admin, pg_database_url, pg_reachable
+from support import pg_database_url, pg_reachable, scratch_database
 
 from tessera.core.db.engine import Database
 from tessera.core.db.migrate import upgrade
@@ -93,13 +93,8 @@ async def main(transfers: int, concurrency: int) -> dict[str, Any]:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         results["sqlite"] = await measure(url, transfers, concurrency)
     if pg_reachable():
-        name = f"tessera_bench_{uuid.uuid4().hex[:8]}"
-        await pg_admin(f'CREATE DATABASE "{name}"')
-        try:
-            url = pg_database_url(name)
-            results["postgresql"] = await measure(url, transfers, concurrency)
-        finally:
-            await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        async with scratch_database("tessera_bench") as name:
+            results["postgresql"] = await measure(pg_database_url(name), transfers, concurrency)
     return results
 
 

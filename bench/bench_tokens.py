@@ -40,7 +40,7 @@ from typing import Any
 
 import httpx2
 from sqlalchemy import text
-from support import HttpConnection, pg_admin, pg_database_url, start_server
+from support import HttpConnection, pg_database_url, scratch_database, start_server
 
 from tessera.client import tokens as sdk
 from tessera.core.config import Settings
@@ -297,45 +297,43 @@ async def main(quick: bool) -> dict[str, Any]:
     n_redeem = 1000 if quick else 3000
     private_key = keys.generate_private_key()
     issuer = sdk.IssuerKey(private_key.public_key())
-    name = f"tessera_bench_{uuid.uuid4().hex[:8]}"
-    await pg_admin(f'CREATE DATABASE "{name}"')
-    url = pg_database_url(name)
-    data_dir = Path(tempfile.mkdtemp(prefix=f"{name}-"))  # the server's scratch data dir
-    proc = None
-    try:
-        await asyncio.to_thread(upgrade, url)
-        roles = await prepare(url, private_key)
-        proc, base = start_pinned_server(url, data_dir)
+    async with scratch_database("tessera_bench") as name:
+        url = pg_database_url(name)
+        data_dir = Path(tempfile.mkdtemp(prefix=f"{name}-"))  # the server's scratch data dir
+        proc = None
+        try:
+            await asyncio.to_thread(upgrade, url)
+            roles = await prepare(url, private_key)
+            proc, base = start_pinned_server(url, data_dir)
 
-        pending = [sdk.request_token(issuer, CHALLENGE) for _ in range(n_redeem)]
-        blinded = [p.blinded_msg for p in pending]
+            pending = [sdk.request_token(issuer, CHALLENGE) for _ in range(n_redeem)]
+            blinded = [p.blinded_msg for p in pending]
 
-        # The primitive, on the server's core (the client leaves it for the duration).
-        pin(0, SERVER_CPU)
-        primitive = primitive_rate(private_key, blinded[:n_sign])
-        pin(0, CLIENT_CPU)
+            # The primitive, on the server's core (the client leaves it for the duration).
+            pin(0, SERVER_CPU)
+            primitive = primitive_rate(private_key, blinded[:n_sign])
+            pin(0, CLIENT_CPU)
 
-        limits = httpx2.Limits(
-            max_connections=64, max_keepalive_connections=64, keepalive_expiry=1.0
-        )
-        async with httpx2.AsyncClient(base_url=base, limits=limits, timeout=120) as http:
-            batch_1, _ = await signing_rate(http, roles["kiosk"], blinded[:n_sign], 1, 4)
-            batch_100, _ = await signing_rate(http, roles["kiosk"], blinded[:n_sign], 100, 2)
-            # Tickets to redeem: signed in batches, finalized by the client.
-            _, signed = await signing_rate(http, roles["kiosk"], blinded, 100, 2)
-            flat = [base64.b64decode(s) for chunk in signed for s in chunk]
-            tickets = [sdk.finalize(p, s) for p, s in zip(pending, flat, strict=True)]
-            cpu_before = process_cpu_seconds(proc.pid)
-            redeem = await redemption_rate(base, roles["validator"], tickets, 32)
-            redeem_cpu_ms = (process_cpu_seconds(proc.pid) - cpu_before) / len(tickets) * 1000
-        bare = await bare_insert_rate(url, n_redeem, 32)
-        bare_sequential = await bare_insert_rate(url, n_redeem // 2, 1)
-    finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(10)
-        await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        shutil.rmtree(data_dir, ignore_errors=True)
+            limits = httpx2.Limits(
+                max_connections=64, max_keepalive_connections=64, keepalive_expiry=1.0
+            )
+            async with httpx2.AsyncClient(base_url=base, limits=limits, timeout=120) as http:
+                batch_1, _ = await signing_rate(http, roles["kiosk"], blinded[:n_sign], 1, 4)
+                batch_100, _ = await signing_rate(http, roles["kiosk"], blinded[:n_sign], 100, 2)
+                # Tickets to redeem: signed in batches, finalized by the client.
+                _, signed = await signing_rate(http, roles["kiosk"], blinded, 100, 2)
+                flat = [base64.b64decode(s) for chunk in signed for s in chunk]
+                tickets = [sdk.finalize(p, s) for p, s in zip(pending, flat, strict=True)]
+                cpu_before = process_cpu_seconds(proc.pid)
+                redeem = await redemption_rate(base, roles["validator"], tickets, 32)
+                redeem_cpu_ms = (process_cpu_seconds(proc.pid) - cpu_before) / len(tickets) * 1000
+            bare = await bare_insert_rate(url, n_redeem, 32)
+            bare_sequential = await bare_insert_rate(url, n_redeem // 2, 1)
+        finally:
+            if proc is not None:
+                proc.terminate()
+                proc.wait(10)
+            shutil.rmtree(data_dir, ignore_errors=True)
 
     return {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),

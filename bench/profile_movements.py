@@ -41,7 +41,7 @@ import orjson
 from asgi_lifespan import LifespanManager
 from profile_request_path import PASSWORD, REDIS_URL, _package, call
 from sqlalchemy import event
-from support import pg_admin, pg_database_url
+from support import pg_database_url, scratch_database_sync
 
 from tessera.app import create_app
 from tessera.core.config import Settings
@@ -267,15 +267,10 @@ def main() -> None:
     from tessera.core.logging import configure_logging
 
     configure_logging("INFO")
-    name = f"bench_movements_{secrets.token_hex(4)}"
-    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
-    try:
+    with scratch_database_sync("bench_movements") as name, tempfile.TemporaryDirectory() as tmp:
         url = pg_database_url(name)
         upgrade(url, "head")
-        with tempfile.TemporaryDirectory() as tmp:
-            results = asyncio.run(run(args, url, Path(tmp)))
-    finally:
-        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        results = asyncio.run(run(args, url, Path(tmp)))
     if args.json:
         Path(args.json).write_text(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 from asgi_lifespan import LifespanManager
-from support import pg_admin, pg_database_url
+from support import pg_database_url, scratch_database_sync
 
 from tessera.app import create_app
 from tessera.core.config import Settings
@@ -176,15 +176,10 @@ def main() -> None:
     from tessera.core.logging import configure_logging
 
     configure_logging("INFO")
-    name = f"bench_profile_{secrets.token_hex(4)}"
-    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
-    try:
+    with scratch_database_sync("bench_profile") as name, tempfile.TemporaryDirectory() as tmp:
         url = pg_database_url(name)
         upgrade(url, "head")
-        with tempfile.TemporaryDirectory() as tmp:
-            asyncio.run(run(args, url, Path(tmp)))
-    finally:
-        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(run(args, url, Path(tmp)))
 
 
 if __name__ == "__main__":

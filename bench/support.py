@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import re
+import secrets
 import shutil
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from urllib.parse import urlparse
 
 import asyncpg
@@ -130,3 +133,44 @@ class HttpConnection:
             elif name.strip().lower() == b"transfer-encoding":
                 raise RuntimeError("chunked answers are not supported")
         return status, await self.reader.readexactly(length)
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(prefix: str) -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database for one run (its name), dropped afterwards."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    await pg_admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield name
+    finally:
+        await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def scratch_database_sync(prefix: str) -> Iterator[str]:
+    """`scratch_database` for code that runs no event loop of its own."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield name
+    finally:
+        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def pgbench_tps(seconds: float, *, clients: int, scale: int) -> float:
+    """The database's own ceiling: `pgbench -b tpcb-like` on a scratch database of this scale
+    (synchronous: it blocks for `seconds`)."""
+    parsed = urlparse(PG_URL)
+    conn = ["-h", parsed.hostname or "127.0.0.1", "-p", str(parsed.port or 5432)]
+    conn += ["-U", parsed.username or "postgres"]
+    with scratch_database_sync("bench_pgbench") as name:
+        subprocess.run(
+            ["pgbench", *conn, "-i", "-q", "-s", str(scale), name], check=True, capture_output=True
+        )
+        run = ["pgbench", *conn, "-b", "tpcb-like", "-c", str(clients), "-j", "2", "-n"]
+        out = subprocess.run(
+            [*run, "-T", str(int(seconds)), name], check=True, capture_output=True, text=True
+        ).stdout
+    match = re.search(r"tps = ([\d.]+)", out)
+    assert match, out
+    return float(match.group(1))
